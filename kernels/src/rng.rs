@@ -1,0 +1,1 @@
+//! STUB: counter-based deterministic RNG, to be written.

@@ -1,0 +1,1 @@
+//! STUB: top-K selection, to be written.

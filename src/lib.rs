@@ -1,0 +1,5 @@
+//! dtrec: pure-CPU training and serving of DTRec, a reasoning-enhanced
+//! sequential recommender, and its baselines (SASRec, ReaRec-ERL/PRL).
+#![forbid(unsafe_code)]
+
+pub use dtrec_kernels as kernels;
