@@ -3,3 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub use dtrec_kernels as kernels;
+
+pub mod data;
+pub mod eval;
+pub mod io;
+pub mod model;
+pub mod nn;

@@ -1,0 +1,1 @@
+//! Persistence: safetensors model files and training checkpoints.

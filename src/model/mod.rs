@@ -1,0 +1,1 @@
+//! Models: parameter sets, the SASRec/ReaRec encoder and its losses.
