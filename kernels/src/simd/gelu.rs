@@ -1,13 +1,11 @@
-//! STUB: to be written.
+//! GELU for `f32` (temporarily the scalar twin; SIMD follows).
 
+use crate::reference::gelu as twin;
 
-#[allow(unused_variables)]
 pub fn gelu_forward(out: &mut [f32], inp: &[f32]) {
-    todo!()
+    twin::gelu_forward(out, inp)
 }
 
-#[allow(unused_variables)]
 pub fn gelu_backward(dinp: &mut [f32], dout: &[f32], inp: &[f32]) {
-    todo!()
+    twin::gelu_backward(dinp, dout, inp)
 }
-

@@ -1,14 +1,13 @@
-//! STUB: to be written.
+//! Row softmax for `f32` (temporarily the scalar twin; SIMD follows).
 
 use core::ops::Range;
 
-#[allow(unused_variables)]
+use crate::reference::softmax as twin;
+
 pub fn softmax_forward(out: &mut [f32], inp: &[f32], valid: Range<usize>) {
-    todo!()
+    twin::softmax_forward(out, inp, valid)
 }
 
-#[allow(unused_variables)]
 pub fn softmax_backward(dinp: &mut [f32], dout: &[f32], out: &[f32], valid: Range<usize>) {
-    todo!()
+    twin::softmax_backward(dinp, dout, out, valid)
 }
-

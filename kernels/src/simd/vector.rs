@@ -1,33 +1,27 @@
-//! STUB: to be written.
+//! Vector kernels for `f32` (temporarily the scalar twins; SIMD follows).
 
+use crate::reference::vector as twin;
 
-#[allow(unused_variables)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    todo!()
+    twin::dot(a, b)
 }
 
-#[allow(unused_variables)]
 pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
-    todo!()
+    twin::axpy(y, alpha, x)
 }
 
-#[allow(unused_variables)]
 pub fn scale(x: &mut [f32], alpha: f32) {
-    todo!()
+    twin::scale(x, alpha)
 }
 
-#[allow(unused_variables)]
 pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
-    todo!()
+    twin::add(out, a, b)
 }
 
-#[allow(unused_variables)]
 pub fn sum(x: &[f32]) -> f32 {
-    todo!()
+    twin::sum(x)
 }
 
-#[allow(unused_variables)]
 pub fn max(x: &[f32]) -> f32 {
-    todo!()
+    twin::max(x)
 }
-

@@ -1,18 +1,20 @@
-//! STUB: to be written.
+//! Cross-entropy kernels for `f32` (temporarily the scalar twins; SIMD follows).
 
+use crate::reference::xent as twin;
 
-#[allow(unused_variables)]
 pub fn lse_accumulate(state: &mut (f32, f32), block: &[f32]) {
-    todo!()
+    twin::lse_accumulate(state, block)
 }
 
-#[allow(unused_variables)]
 pub fn xent_backward_block(dlogits: &mut [f32], logits: &[f32], lse: f32, scale: f32) {
-    todo!()
+    twin::xent_backward_block(dlogits, logits, lse, scale)
 }
 
-#[allow(unused_variables)]
-pub fn cross_entropy(dlogits: Option<&mut [f32]>, logits: &[f32], target: usize, dloss: f32) -> f32 {
-    todo!()
+pub fn cross_entropy(
+    dlogits: Option<&mut [f32]>,
+    logits: &[f32],
+    target: usize,
+    dloss: f32,
+) -> f32 {
+    twin::cross_entropy(dlogits, logits, target, dloss)
 }
-
