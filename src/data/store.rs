@@ -421,6 +421,58 @@ impl Interactions {
             .collect()
     }
 
+    /// Checks the structural invariants: offsets start at 0, end at the event
+    /// count and strictly increase (every user has ≥ 1 event); item ids are
+    /// in `1..=N` and every item occurs; external ids are unique and
+    /// non-empty; per-event columns have the event count; each user's
+    /// timestamps are non-decreasing. Always `Ok` for stores built by this
+    /// module; the fuzz targets and property tests call it on every result.
+    pub fn validate(&self) -> Result<(), String> {
+        let n = self.items.len();
+        if self.offsets.first() != Some(&0) || self.offsets.last() != Some(&n) {
+            return Err(format!("offsets {:?}.. do not span 0..{n}", self.offsets.first()));
+        }
+        if self.offsets.len() != self.user_ids.len() + 1 || self.offsets.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("offsets not strictly increasing or wrong length".into());
+        }
+        let mut used = vec![false; self.item_ids.len()];
+        for &i in &self.items {
+            if i == 0 || i as usize >= self.item_ids.len() {
+                return Err(format!("item id {i} out of 1..={}", self.num_items()));
+            }
+            used[i as usize] = true;
+        }
+        if used.iter().skip(1).any(|&u| !u) {
+            return Err("an item id has no event".into());
+        }
+        let unique = |ids: &[String]| {
+            let set: std::collections::HashSet<&String> = ids.iter().collect();
+            set.len() == ids.len() && ids.iter().all(|s| !s.is_empty())
+        };
+        if !self.item_ids[0].is_empty() || !unique(&self.item_ids[1..]) || !unique(&self.user_ids) {
+            return Err("external ids not unique, empty, or padding entry not empty".into());
+        }
+        if self.ratings.as_ref().is_some_and(|r| r.len() != n) {
+            return Err("ratings length differs from the event count".into());
+        }
+        if let Some(t) = &self.timestamps {
+            if t.len() != n {
+                return Err("timestamps length differs from the event count".into());
+            }
+            for u in 0..self.num_users() as u32 {
+                let r = self.user_range(u);
+                let sorted = match t {
+                    Timestamps::Int(v) => v[r].windows(2).all(|w| w[0] <= w[1]),
+                    Timestamps::Float(v) => v[r].windows(2).all(|w| w[0] <= w[1]),
+                };
+                if !sorted {
+                    return Err(format!("user {u}'s timestamps are not sorted"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The store restricted to the flat events where `keep[e]` is true.
     /// Users left with no event disappear; user and item ids are compacted
     /// keeping their relative order (so they stay in order of first
