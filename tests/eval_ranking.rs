@@ -7,9 +7,7 @@
 //!   batch sizes;
 //! * bad ids are typed errors naming the first bad sample.
 
-use dtrec::eval::{
-    BatchScorer, EvalError, Evaluator, RankError, ScoreFn, DEFAULT_CUTOFFS,
-};
+use dtrec::eval::{BatchScorer, EvalError, Evaluator, RankError, ScoreFn, DEFAULT_CUTOFFS};
 use proptest::prelude::*;
 
 /// Reference rank: order all non-excluded items by a total order where the
@@ -25,7 +23,14 @@ fn reference_rank(scores: &[f32], target: u32, excluded: &[u32]) -> u32 {
     // sort descending by a key where NaN is +∞ and the target sorts after equal keys
     let key = |v: usize| {
         let s = scores[v];
-        (if s.is_nan() { f64::INFINITY } else { f64::from(s) }, v == y)
+        (
+            if s.is_nan() {
+                f64::INFINITY
+            } else {
+                f64::from(s)
+            },
+            v == y,
+        )
     };
     let mut sorted = candidates.clone();
     sorted.sort_by(|&a, &b| {
@@ -147,7 +152,11 @@ fn bit_identical_across_threads_and_batch_sizes() {
         .map(|i| (i * 7 % num_items) as u32 + 1)
         .collect();
     let history: Vec<Vec<u32>> = (0..num_samples)
-        .map(|i| (0..i % 13).map(|k| ((i + 31 * k) % num_items) as u32 + 1).collect())
+        .map(|i| {
+            (0..i % 13)
+                .map(|k| ((i + 31 * k) % num_items) as u32 + 1)
+                .collect()
+        })
         .collect();
 
     let run = |threads: usize, batch_size: usize| {
