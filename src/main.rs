@@ -107,7 +107,7 @@ fn run(command: Command) -> Result<(), String> {
         Command::Eval { model, data, mask_history } => {
             let rec = Recommender::load(&model).map_err(|e| e.to_string())?;
             let interactions = load(&data)?;
-            if interactions.item_ids() != rec.vocab() {
+            if interactions.item_ids()[1..] != *rec.vocab() {
                 return Err(format!(
                     "{}: the item vocabulary differs from the model's ({} vs {} items): evaluate on the data the model was trained on",
                     data.source(),
@@ -164,7 +164,7 @@ fn fit(
     checkpoint: Option<&Path>,
     report: Option<&Path>,
 ) -> Result<(Recommender, Metrics, Metrics), String> {
-    let vocab = data.item_ids().to_vec();
+    let vocab = data.item_ids()[1..].to_vec();
     let (mut state, train) = match checkpoint.filter(|p| p.exists()) {
         Some(path) => {
             let (state, saved, saved_vocab) = train::load_checkpoint(path).map_err(|e| e.to_string())?;
@@ -245,7 +245,7 @@ fn quickstart(out: &Path, config: &ConfigArgs) -> Result<(), String> {
     println!("model written to {}", out.display());
 
     let user = 0;
-    let history: Vec<&str> = interactions.user_items(user).iter().map(|&i| interactions.item_ids()[i as usize - 1].as_str()).collect();
+    let history: Vec<&str> = interactions.user_items(user).iter().map(|&i| interactions.item_ids()[i as usize].as_str()).collect();
     let recent = &history[history.len().saturating_sub(10)..];
     println!("user {}: last {} of {} items: {}", interactions.user_ids()[user as usize], recent.len(), history.len(), recent.join(" "));
     println!("top 10 recommendations (history excluded):");
