@@ -155,7 +155,7 @@ pub fn layernorm_backward(
     rstd: &[f32],
     d: usize,
 ) {
-    let rows = check_shapes(
+    check_shapes(
         "layernorm_backward",
         &[dinp.len(), dout.len()],
         &[mean.len(), rstd.len()],
