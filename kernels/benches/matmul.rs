@@ -7,9 +7,9 @@
 //! M = B·L = 12,800 token rows; FFN width 4d = 256):
 //! * forward  X·W  (NN): 12800×64·64×64, 12800×64·64×256, 12800×256·256×64;
 //! * backward dX = dY·Wᵀ (NT) and dW = Xᵀ·dY (TN) for the same three layers;
-//! * scoring h·Eᵀ for 1 and 256 query rows against N = 12,102 (the
-//!   Beauty catalogue: 12,101 items + the padding row) and 40,000 items, plus a sweep over 2‥64 query rows to show
-//!   where sgemm catches up;
+//! * scoring h·Eᵀ for 1 and 256 query rows against N = 12,102 (the Beauty
+//!   catalogue: 12,101 items + the padding row) and 40,000 items, plus a
+//!   sweep over 2‥64 query rows to show where sgemm catches up;
 //! * top-10 of a 12,102- and 40,000-entry score row (heap vs full sort).
 //!
 //! The naive reference twins are far slower: for gemm they run on M/8 =
