@@ -17,7 +17,7 @@
 //! so GFLOP/s stay comparable); for 256-row scoring they run at full size
 //! with the minimum sample count.
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use dtrec_kernels::rng::CounterRng;
 use dtrec_kernels::{reference, simd, Trans};
 use std::hint::black_box;
@@ -130,6 +130,9 @@ fn bench_gemm(c: &mut Criterion) {
         let (a, b) = (data(sc.m * sc.k, 1), data(sc.k * sc.n, 2));
         let mut out = vec![0.0f32; sc.m * sc.n];
         group.throughput(Throughput::Elements((2 * sc.m * sc.n * sc.k) as u64));
+        // Flat sampling: the same (small) iteration count in every sample,
+        // instead of 1, 2, …, 10 iterations, keeps the slow twin's time bounded.
+        group.sampling_mode(SamplingMode::Flat);
         group.bench_function(BenchmarkId::new("reference_naive", "M=1600"), |bench| {
             bench.iter(|| {
                 reference::matmul::gemm(
@@ -267,7 +270,8 @@ fn main() {
         "dtrec-kernels SIMD path (wide, compile time): {}",
         dtrec_kernels::simd_path()
     );
-    let mut criterion = Criterion::default().configure_from_args();
+    // No plots: they add minutes of wall time and the figures are in the text.
+    let mut criterion = Criterion::default().without_plots().configure_from_args();
     bench_score(&mut criterion);
     bench_score_rows(&mut criterion);
     bench_gemm(&mut criterion);
