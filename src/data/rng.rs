@@ -88,6 +88,9 @@ mod tests {
             counts[g.below(5) as usize] += 1;
         }
         // Each bucket expects 10,000 with sd ≈ 89; 5 sd is a loose bound.
-        assert!(counts.iter().all(|&c| (9_550..=10_450).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (9_550..=10_450).contains(&c)),
+            "{counts:?}"
+        );
     }
 }
