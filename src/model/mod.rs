@@ -1,1 +1,32 @@
-//! Models: parameter sets, the SASRec/ReaRec encoder and its losses.
+//! Models: the configuration, the parameter set, the optimizer, validated
+//! batches and the SASRec encoder with its full-softmax loss.
+//!
+//! ```
+//! use dtrec::model::{Adam, AdamConfig, ModelConfig, Sasrec, TrainBatch};
+//! let cfg = ModelConfig { max_len: 4, d: 8, inner: 16, ..ModelConfig::sasrec(10) };
+//! let mut model = Sasrec::new(cfg, 7).unwrap();
+//! let batch = TrainBatch::new(vec![0, 1, 2, 3, 0, 0, 4, 5], vec![3, 2], vec![4, 6], 4, 10).unwrap();
+//! let mut grads = model.params.zeros_like();
+//! let mut adam = Adam::new(&model.params, AdamConfig::default());
+//! for step in 0..3 {
+//!     grads.zero_grad();
+//!     let loss = model.loss_and_grad(&mut grads, &batch, step);
+//!     assert!(loss.is_finite());
+//!     adam.step(&mut model.params, &mut grads);
+//! }
+//! let h = model.encode(&[0, 0, 1, 2], &[2]).unwrap(); // (1, d)
+//! let mut scores = vec![0.0; 10]; // (1, N): column j is item j + 1
+//! model.score_items(&mut scores, &h);
+//! ```
+
+pub mod batch;
+pub mod config;
+pub mod optim;
+pub mod params;
+pub mod sasrec;
+
+pub use batch::{BatchError, SeqBatch, TrainBatch};
+pub use config::{ConfigError, ModelConfig};
+pub use optim::{Adam, AdamConfig};
+pub use params::Params;
+pub use sasrec::{Model, Sasrec};

@@ -1,0 +1,424 @@
+//! The SASRec encoder and its full-softmax training loss (method.md §1).
+//!
+//! Execution model. A history's real items are packed into consecutive rows
+//! (padded columns are never computed: their keys are masked anyway and only
+//! the last column's output is used, so skipping them changes nothing but the
+//! cost). All linears of a chunk of sequences run as single `gemm`s over the
+//! packed rows. In the LAST block only the last row of each sequence is a
+//! query (keys/values still cover every row): that is all h₀ needs.
+//!
+//! Determinism. Dropout masks are pure functions of (step seed, site, batch
+//! row, position, feature); [`Model::loss_and_grad`] splits the batch into
+//! `P = min(threads, B)` contiguous parts, each accumulating into its own
+//! gradient buffer, and adds the parts to `grads` in part order. For a given
+//! batch, seed and thread count the result is therefore bit-identical run to
+//! run; a different thread count changes only the floating-point summation
+//! order of the gradient (and of the loss), not the masks.
+
+use rayon::prelude::*;
+
+use super::batch::{BatchError, SeqBatch, TrainBatch};
+use super::config::{ConfigError, ModelConfig};
+use super::params::Params;
+use crate::kernels::rng::CounterRng;
+use crate::kernels::Kernels;
+use crate::nn::attention::{AttnDims, AttnGroup};
+use crate::nn::block::{BlockCache, BlockDropout, BlockScratch, Queries};
+use crate::nn::dropout::{dropout_backward, dropout_forward, fill_row_masks, stream_id, DropoutSite, RowId, Site};
+use crate::nn::embedding::{embedding_backward, embedding_forward};
+use crate::nn::item_softmax::{item_ce_backward, item_ce_forward, item_scores, ItemCeCache, ItemCeScratch};
+use crate::nn::layernorm::LayerNormCache;
+use crate::nn::tensor::reset;
+
+/// Sequences per forward/backward chunk inside one thread: bounds activation
+/// memory (≈ 64·L rows per layer) and keeps the working set in cache.
+pub const CHUNK: usize = 64;
+
+/// A SASRec model over scalar type `T` (f32 to train and serve, f64 for
+/// gradient checks).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model<T> {
+    config: ModelConfig,
+    /// The parameters; public so optimizers, checkpoints and tests can reach them.
+    pub params: Params<T>,
+}
+
+/// The f32 model used for training and serving.
+pub type Sasrec = Model<f32>;
+
+/// Workspace of one thread: the packed layout of a chunk, every layer's
+/// forward cache and the backward buffers. Reused chunk after chunk.
+#[derive(Debug, Default)]
+struct Work<T> {
+    /// (R) item id, position id and global row id of each packed row.
+    items: Vec<u32>,
+    positions: Vec<u32>,
+    ids: Vec<RowId>,
+    /// One group per non-empty sequence: all rows attend causally.
+    groups_full: Vec<AttnGroup>,
+    /// One group per non-empty sequence: only its last row is a query.
+    groups_last: Vec<AttnGroup>,
+    /// (n_last) packed row of each non-empty sequence's last item, its id
+    /// and its index in the chunk.
+    last_rows: Vec<usize>,
+    last_ids: Vec<RowId>,
+    last_seq: Vec<usize>,
+    /// (R, d) E[item] + P[pos]
+    emb: Vec<T>,
+    ln_in: LayerNormCache<T>,
+    /// (R, d) input dropout mask (empty without dropout)
+    in_mask: Vec<T>,
+    /// (R, d) input of block 0
+    x0: Vec<T>,
+    blocks: Vec<BlockCache<T>>,
+    scratch: BlockScratch<T>,
+    /// (nb, d) h₀ per sequence of the chunk (zero for an empty history)
+    h: Vec<T>,
+    targets: Vec<u32>,
+    losses: Vec<T>,
+    ce: ItemCeCache<T>,
+    ce_scratch: ItemCeScratch<T>,
+    dlosses: Vec<T>,
+    dh: Vec<T>,
+    dy: Vec<T>,
+    dx: Vec<T>,
+}
+
+impl<T: Kernels> Model<T> {
+    /// A freshly initialised model ([`Params::init`]) after validating `config`.
+    ///
+    /// ```
+    /// use dtrec::model::{ModelConfig, Sasrec};
+    /// let model = Sasrec::new(ModelConfig { max_len: 3, d: 8, inner: 16, ..ModelConfig::sasrec(20) }, 42).unwrap();
+    /// let h = model.encode(&[0, 3, 4], &[2]).unwrap(); // items (B, max_len) left-padded
+    /// assert_eq!(h.len(), 8);
+    /// assert!(Sasrec::new(ModelConfig { n_heads: 3, ..ModelConfig::sasrec(20) }, 42).is_err());
+    /// ```
+    pub fn new(config: ModelConfig, seed: u64) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let params = Params::init(&config, seed);
+        Ok(Model { config, params })
+    }
+
+    /// A model from existing parameters (e.g. loaded from a file): validates
+    /// the config and every tensor's shape.
+    pub fn from_params(config: ModelConfig, params: Params<T>) -> Result<Self, ConfigError> {
+        config.validate()?;
+        params.check_shapes(&config).map_err(|(name, want, got)| ConfigError {
+            field: "params",
+            reason: format!("tensor {name} has shape {got:?}, the config implies {want:?}"),
+        })?;
+        Ok(Model { config, params })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The same model in another scalar type.
+    pub fn cast<U: Kernels>(&self) -> Model<U> {
+        Model { config: self.config.clone(), params: self.params.cast() }
+    }
+
+    fn dims(&self) -> AttnDims {
+        AttnDims { d: self.config.d, n_heads: self.config.n_heads, pos_cap: self.config.pos_cap() }
+    }
+
+    fn check_batch(&self, seqs: &SeqBatch) {
+        assert!(
+            seqs.max_len() <= self.config.max_len && seqs.n_items() <= self.config.n_items,
+            "batch validated for max_len {} / n_items {}, model has {} / {}",
+            seqs.max_len(),
+            seqs.n_items(),
+            self.config.max_len,
+            self.config.n_items
+        );
+    }
+
+    /// Packs sequences `range` of `seqs` into `work` (layout only).
+    fn layout(&self, work: &mut Work<T>, seqs: &SeqBatch, range: std::ops::Range<usize>) {
+        work.items.clear();
+        work.positions.clear();
+        work.ids.clear();
+        work.groups_full.clear();
+        work.groups_last.clear();
+        work.last_rows.clear();
+        work.last_ids.clear();
+        work.last_seq.clear();
+        for (j, b) in range.enumerate() {
+            let hist = seqs.history(b);
+            let start = work.items.len();
+            let len = hist.len();
+            work.items.extend_from_slice(hist);
+            work.positions.extend(0..len as u32);
+            work.ids.extend((0..len as u32).map(|pos| RowId { seq: b as u32, pos }));
+            if len > 0 {
+                work.groups_full.push(AttnGroup { q_start: start, n_q: len, k_start: start, n_k: len, seq: b as u32, pos0: 0 });
+                work.groups_last.push(AttnGroup {
+                    q_start: work.last_rows.len(),
+                    n_q: 1,
+                    k_start: start,
+                    n_k: len,
+                    seq: b as u32,
+                    pos0: 0,
+                });
+                work.last_rows.push(start + len - 1);
+                work.last_ids.push(RowId { seq: b as u32, pos: len as u32 - 1 });
+                work.last_seq.push(j);
+            }
+        }
+    }
+
+    /// Forward of the chunk laid out in `work`: fills `work.h` (nb, d).
+    /// `rng` = Some(..) turns dropout on.
+    fn forward_chunk(&self, work: &mut Work<T>, nb: usize, rng: Option<&CounterRng>) {
+        let cfg = &self.config;
+        let (d, p) = (cfg.d, &self.params);
+        let dims = self.dims();
+        let eps = T::from_f64(cfg.ln_eps);
+        let rows = work.items.len();
+        reset(&mut work.h, nb * d);
+        if rows == 0 {
+            return;
+        }
+        // x = Dropout(LN_in(E[v] + P[pos]))
+        reset(&mut work.emb, rows * d);
+        embedding_forward(&mut work.emb, &work.items, &work.positions, &p.item_emb.data, &p.pos_emb.data, d);
+        p.ln_in.forward(&mut work.ln_in, &work.emb, eps);
+        reset(&mut work.x0, rows * d);
+        match rng.filter(|_| cfg.dropout > 0.0) {
+            Some(rng) => {
+                reset(&mut work.in_mask, rows * d);
+                let site = DropoutSite { rng, stream: stream_id(0, Site::Input), p: cfg.dropout };
+                fill_row_masks(&mut work.in_mask, &work.ids, d, dims.pos_cap, &site);
+                dropout_forward(&mut work.x0, &work.ln_in.out, &work.in_mask);
+            }
+            None => {
+                work.in_mask.clear();
+                work.x0.copy_from_slice(&work.ln_in.out);
+            }
+        }
+        // blocks; the last one only for the last row of each sequence
+        let n_layers = cfg.n_layers;
+        work.blocks.resize_with(n_layers, BlockCache::default);
+        for l in 0..n_layers {
+            let (before, rest) = work.blocks.split_at_mut(l);
+            let x: &[T] = if l == 0 { &work.x0 } else { before[l - 1].out() };
+            let drop = rng.map(|rng| BlockDropout { rng, layer: l, hidden: cfg.dropout, attn: cfg.attn_dropout });
+            let block = &p.blocks[l];
+            if l + 1 < n_layers {
+                block.forward(&mut rest[0], x, Queries::All, &work.ids, &work.groups_full, dims, eps, drop.as_ref(), &mut work.scratch);
+            } else {
+                block.forward(
+                    &mut rest[0],
+                    x,
+                    Queries::Rows(&work.last_rows),
+                    &work.last_ids,
+                    &work.groups_last,
+                    dims,
+                    eps,
+                    drop.as_ref(),
+                    &mut work.scratch,
+                );
+            }
+        }
+        // h₀ = last block output at each sequence's last row
+        let y = work.blocks[n_layers - 1].out();
+        for (i, &j) in work.last_seq.iter().enumerate() {
+            work.h[j * d..(j + 1) * d].copy_from_slice(&y[i * d..(i + 1) * d]);
+        }
+    }
+
+    /// Backward of [`forward_chunk`] from dh (nb, d) in `work.dh`.
+    fn backward_chunk(&self, work: &mut Work<T>, grads: &mut Params<T>) {
+        let cfg = &self.config;
+        let (d, p) = (cfg.d, &self.params);
+        let dims = self.dims();
+        let rows = work.items.len();
+        if rows == 0 {
+            return;
+        }
+        let n_layers = cfg.n_layers;
+        // h₀ = y_last[i] for sequence last_seq[i]
+        reset(&mut work.dy, work.last_seq.len() * d);
+        for (i, &j) in work.last_seq.iter().enumerate() {
+            work.dy[i * d..(i + 1) * d].copy_from_slice(&work.dh[j * d..(j + 1) * d]);
+        }
+        for l in (0..n_layers).rev() {
+            let x: &[T] = if l == 0 { &work.x0 } else { work.blocks[l - 1].out() };
+            reset(&mut work.dx, rows * d);
+            let (queries, groups) = if l + 1 < n_layers {
+                (Queries::All, &work.groups_full)
+            } else {
+                (Queries::Rows(&work.last_rows), &work.groups_last)
+            };
+            p.blocks[l].backward(&mut grads.blocks[l], &mut work.dx, &work.dy, x, queries, groups, dims, &work.blocks[l], &mut work.scratch);
+            std::mem::swap(&mut work.dx, &mut work.dy);
+        }
+        // x0 = Dropout(LN_in(emb))  (dy now holds dx0; reuse dx for dln)
+        reset(&mut work.dx, rows * d);
+        if work.in_mask.is_empty() {
+            work.dx.copy_from_slice(&work.dy);
+        } else {
+            dropout_backward(&mut work.dx, &work.dy, &work.in_mask);
+        }
+        reset(&mut work.dy, rows * d);
+        p.ln_in.backward(&mut grads.ln_in, &mut work.dy, &work.dx, &work.emb, &work.ln_in);
+        // emb = E[v] + P[pos]
+        embedding_backward(&mut grads.item_emb.data, &mut grads.pos_emb.data, &work.dy, &work.items, &work.positions, d);
+    }
+
+    /// Loss (sum over the chunk's rows, in f64) and, with `grads`, the
+    /// backward with per-row loss weight `dloss`.
+    fn chunk_loss(
+        &self,
+        work: &mut Work<T>,
+        grads: Option<&mut Params<T>>,
+        batch: &TrainBatch,
+        range: std::ops::Range<usize>,
+        rng: Option<&CounterRng>,
+        dloss: T,
+    ) -> f64 {
+        let d = self.config.d;
+        let inv_tau = T::from_f64(1.0 / self.config.tau);
+        let nb = range.len();
+        self.layout(work, batch.seqs(), range.clone());
+        self.forward_chunk(work, nb, rng);
+        work.targets.clear();
+        work.targets.extend_from_slice(&batch.targets()[range]);
+        reset(&mut work.losses, nb);
+        item_ce_forward(&mut work.losses, &mut work.ce, &work.h, &self.params.item_emb.data, &work.targets, d, inv_tau);
+        let loss = work.losses.iter().map(|l| l.to_f64()).sum();
+        if let Some(grads) = grads {
+            work.dlosses.clear();
+            work.dlosses.resize(nb, dloss);
+            reset(&mut work.dh, nb * d);
+            item_ce_backward(
+                &mut work.dh,
+                &mut grads.item_emb.data,
+                &work.dlosses,
+                &work.h,
+                &self.params.item_emb.data,
+                &work.targets,
+                &work.ce,
+                d,
+                inv_tau,
+                &mut work.ce_scratch,
+            );
+            self.backward_chunk(work, grads);
+        }
+        loss
+    }
+
+    /// Mean cross-entropy of `batch`, forward only. `dropout_seed` = Some(s)
+    /// applies the training-mode dropout masks of step seed `s` (the same
+    /// masks [`loss_and_grad`](Self::loss_and_grad) uses), None evaluates
+    /// without dropout. Sequential; meant for checks and validation loss.
+    pub fn loss(&self, batch: &TrainBatch, dropout_seed: Option<u64>) -> f64 {
+        self.check_batch(batch.seqs());
+        let rng = dropout_seed.map(CounterRng::new);
+        let mut work = Work::default();
+        let b = batch.len();
+        let mut total = 0.0;
+        for c0 in (0..b).step_by(CHUNK) {
+            total += self.chunk_loss(&mut work, None, batch, c0..(c0 + CHUNK).min(b), rng.as_ref(), T::ZERO);
+        }
+        if b == 0 {
+            0.0
+        } else {
+            total / b as f64
+        }
+    }
+
+    /// Like [`loss_and_grad`](Self::loss_and_grad) with dropout optional
+    /// (`dropout_seed` = None: no dropout); returns the mean loss in f64.
+    pub fn loss_and_grad_with(&self, grads: &mut Params<T>, batch: &TrainBatch, dropout_seed: Option<u64>) -> f64 {
+        self.check_batch(batch.seqs());
+        let b = batch.len();
+        if b == 0 {
+            return 0.0;
+        }
+        let rng = dropout_seed.map(CounterRng::new);
+        let dloss = T::from_f64(1.0 / b as f64);
+        let n_parts = rayon::current_num_threads().clamp(1, b);
+        let parts: Vec<(f64, Params<T>)> = (0..n_parts)
+            .into_par_iter()
+            .map(|part| {
+                let (s, e) = (part * b / n_parts, (part + 1) * b / n_parts);
+                let mut g = self.params.zeros_like();
+                let mut work = Work::default();
+                let mut loss = 0.0;
+                for c0 in (s..e).step_by(CHUNK) {
+                    loss += self.chunk_loss(&mut work, Some(&mut g), batch, c0..(c0 + CHUNK).min(e), rng.as_ref(), dloss);
+                }
+                (loss, g)
+            })
+            .collect();
+        // Fixed-order reduction: part 0, 1, … (never the order threads finish).
+        let mut total = 0.0;
+        for (loss, g) in &parts {
+            total += loss;
+            grads.add_assign(g);
+        }
+        total / b as f64
+    }
+
+    /// One training step's loss and gradient: mean full-softmax cross-entropy
+    /// of `batch` with dropout masks drawn from `step_seed`; the gradient of
+    /// that mean is ADDED to `grads` (zero it first with
+    /// [`Params::zero_grad`]). Runs on the current rayon pool; bit-identical
+    /// for the same (params, batch, step_seed, thread count).
+    ///
+    /// Panics if `batch` was validated for a larger `max_len` or `n_items`
+    /// than the model's (a caller bug).
+    pub fn loss_and_grad(&self, grads: &mut Params<T>, batch: &TrainBatch, step_seed: u64) -> T {
+        T::from_f64(self.loss_and_grad_with(grads, batch, Some(step_seed)))
+    }
+
+    /// h₀ (B, d) of a batch of histories, without dropout. Parallel over
+    /// chunks of [`CHUNK`] histories; an empty history gives the zero vector.
+    pub fn encode_batch(&self, seqs: &SeqBatch) -> Vec<T> {
+        self.check_batch(seqs);
+        let (b, d) = (seqs.len(), self.config.d);
+        let mut out = vec![T::ZERO; b * d];
+        let run = |(c, chunk): (usize, &mut [T])| {
+            let mut work = Work::default();
+            let range = c * CHUNK..(c * CHUNK + chunk.len() / d);
+            self.layout(&mut work, seqs, range.clone());
+            self.forward_chunk(&mut work, range.len(), None);
+            chunk.copy_from_slice(&work.h);
+        };
+        if b <= CHUNK {
+            out.chunks_mut(CHUNK * d).enumerate().for_each(run);
+        } else {
+            out.par_chunks_mut(CHUNK * d).enumerate().for_each(run);
+        }
+        out
+    }
+
+    /// h₀ (B, d) of left-padded histories `items` (B, max_len of the model)
+    /// with `lengths` (B), validated first (see [`SeqBatch::new`]).
+    pub fn encode(&self, items: &[u32], lengths: &[u32]) -> Result<Vec<T>, BatchError> {
+        let seqs = SeqBatch::new(items.to_vec(), lengths.to_vec(), self.config.max_len, self.config.n_items)?;
+        Ok(self.encode_batch(&seqs))
+    }
+
+    /// Full-ranking scores out (B, N) = hidden (B, d) · E[1..=N]ᵀ / τ: column
+    /// j is item id j + 1 (the padding item 0 has no column). Parallel over
+    /// rows for large B.
+    pub fn score_items(&self, out: &mut [T], hidden: &[T]) {
+        let (d, n) = (self.config.d, self.config.n_items);
+        let b = hidden.len() / d;
+        assert!(hidden.len() == b * d && out.len() == b * n, "score_items: shapes");
+        let inv_tau = T::from_f64(1.0 / self.config.tau);
+        let emb = &self.params.item_emb.data;
+        const ROWS: usize = 8;
+        if b <= ROWS {
+            item_scores(out, hidden, emb, d, inv_tau);
+        } else {
+            out.par_chunks_mut(ROWS * n)
+                .zip(hidden.par_chunks(ROWS * d))
+                .for_each(|(o, h)| item_scores(o, h, emb, d, inv_tau));
+        }
+    }
+}

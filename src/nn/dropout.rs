@@ -1,0 +1,115 @@
+//! Inverted dropout with deterministic, counter-based masks.
+//!
+//! A mask value is a pure function of (step seed, stream, offset): the stream
+//! names the layer and the site ([`stream_id`]), the offset names the element
+//! by its *global* coordinates (sequence index in the whole batch, position
+//! id, feature), never by a thread's chunk or a packed row index. So the masks
+//! are the same whatever the chunking or the number of threads.
+
+use crate::kernels::rng::CounterRng;
+use crate::kernels::Kernels;
+
+/// Where in the network a dropout mask is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Site {
+    /// After the input LayerNorm (`layer` = 0 in [`stream_id`]).
+    Input = 0,
+    /// On the attention probabilities.
+    AttnProbs = 1,
+    /// On the attention output projection, before the residual.
+    AttnOut = 2,
+    /// On the feed-forward output, before the residual.
+    FfnOut = 3,
+}
+
+/// The RNG stream of a dropout site: `layer` is 0 for the input and
+/// `1 + block index` for a block's sites. Bits 16.. are left for callers that
+/// need more coordinates (e.g. a reasoning step).
+pub fn stream_id(layer: usize, site: Site) -> u64 {
+    ((layer as u64) << 8) | site as u64
+}
+
+/// A dropout site in training mode: rate `p` ∈ [0, 1), masks from `rng`
+/// on `stream`. `p == 0` means identity (no mask is drawn).
+#[derive(Clone, Copy, Debug)]
+pub struct DropoutSite<'a> {
+    pub rng: &'a CounterRng,
+    pub stream: u64,
+    pub p: f64,
+}
+
+/// Coordinates of one activation row: which sequence of the whole batch
+/// (`seq`) and which position id (`pos`) it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RowId {
+    pub seq: u32,
+    pub pos: u32,
+}
+
+/// Fills `mask` (rows, width) for rows with ids `rows`: the element (r, c)
+/// gets counter offset `(seq·pos_cap + pos)·width + c`, with `pos_cap` the
+/// number of position ids a sequence can have.
+pub fn fill_row_masks<T: Kernels>(mask: &mut [T], rows: &[RowId], width: usize, pos_cap: usize, site: &DropoutSite) {
+    assert_eq!(mask.len(), rows.len() * width, "dropout: mask shape");
+    for (m, id) in mask.chunks_exact_mut(width).zip(rows) {
+        assert!((id.pos as usize) < pos_cap, "dropout: position id beyond pos_cap");
+        let offset = (id.seq as u64 * pos_cap as u64 + id.pos as u64) * width as u64;
+        site.rng.fill_dropout_mask(m, site.stream, offset, site.p);
+    }
+}
+
+/// out = inp ⊙ mask (mask values are 0 or 1/(1−p)).
+pub fn dropout_forward<T: Kernels>(out: &mut [T], inp: &[T], mask: &[T]) {
+    assert!(out.len() == inp.len() && inp.len() == mask.len(), "dropout: lengths");
+    for ((o, &x), &m) in out.iter_mut().zip(inp).zip(mask) {
+        *o = x * m;
+    }
+}
+
+/// In place: x ⊙= mask.
+pub fn dropout_inplace<T: Kernels>(x: &mut [T], mask: &[T]) {
+    assert_eq!(x.len(), mask.len(), "dropout: lengths");
+    for (o, &m) in x.iter_mut().zip(mask) {
+        *o *= m;
+    }
+}
+
+/// dinp += dout ⊙ mask.
+pub fn dropout_backward<T: Kernels>(dinp: &mut [T], dout: &[T], mask: &[T]) {
+    assert!(dinp.len() == dout.len() && dout.len() == mask.len(), "dropout backward: lengths");
+    for ((d, &g), &m) in dinp.iter_mut().zip(dout).zip(mask) {
+        *d += g * m;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_form_mask_and_gradient() {
+        let mask = [0.0, 2.0, 2.0, 0.0];
+        let inp = [1.0, 2.0, 3.0, 4.0];
+        let mut out = [f64::NAN; 4];
+        dropout_forward(&mut out, &inp, &mask);
+        assert_eq!(out, [0.0, 4.0, 6.0, 0.0]);
+        let mut dinp = [1.0; 4];
+        dropout_backward(&mut dinp, &[1.0, 1.0, -1.0, 5.0], &mask);
+        assert_eq!(dinp, [1.0, 3.0, -1.0, 1.0]);
+    }
+
+    #[test]
+    fn masks_depend_on_global_coordinates_only() {
+        let rng = CounterRng::new(7);
+        let site = DropoutSite { rng: &rng, stream: stream_id(1, Site::FfnOut), p: 0.5 };
+        let rows = [RowId { seq: 3, pos: 4 }, RowId { seq: 0, pos: 1 }];
+        let mut both = vec![0.0f64; 2 * 8];
+        fill_row_masks(&mut both, &rows, 8, 10, &site);
+        let mut single = vec![0.0f64; 8];
+        fill_row_masks(&mut single, &rows[1..], 8, 10, &site);
+        assert_eq!(&both[8..], &single[..], "a row's mask must not depend on the other rows drawn with it");
+        assert!(both.iter().all(|&m| m == 0.0 || m == 2.0));
+        assert!(both.iter().any(|&m| m == 0.0) && both.iter().any(|&m| m == 2.0));
+    }
+}
