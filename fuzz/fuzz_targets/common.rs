@@ -1,4 +1,9 @@
-// Shared by the fuzz targets: the readers' contract on arbitrary input.
+// Shared by the reader fuzz targets: the readers' contract on arbitrary input.
+// Run from the repository root, e.g.
+//   cargo +nightly fuzz run read_atomic -- -max_total_time=60
+// Seed inputs (first byte = per-line limit − 1) are in fuzz/seeds/; copy one
+// into fuzz/corpus/<target>/ to start from a valid file.
+// Stable mirror: tests/data_fuzz_mirror.rs.
 
 use dtrec::data::{DataError, Interactions, ReadOptions};
 

@@ -9,5 +9,8 @@ mod common;
 fuzz_target!(|data: &[u8]| {
     let (options, bytes) = common::options_and_bytes(data);
     let columns = dtrec::data::Columns::recbole().with_rating("rating");
-    common::check(dtrec::data::read_atomic(bytes, "fuzz", &columns, &options), bytes);
+    common::check(
+        dtrec::data::read_atomic(bytes, "fuzz", &columns, &options),
+        bytes,
+    );
 });

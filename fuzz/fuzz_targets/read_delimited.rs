@@ -8,6 +8,11 @@ mod common;
 
 fuzz_target!(|data: &[u8]| {
     let (options, bytes) = common::options_and_bytes(data);
-    let columns = dtrec::data::Columns::new("u", "i").with_timestamp("t").with_rating("r");
-    common::check(dtrec::data::read_delimited(bytes, "fuzz", ',', &columns, &options), bytes);
+    let columns = dtrec::data::Columns::new("u", "i")
+        .with_timestamp("t")
+        .with_rating("r");
+    common::check(
+        dtrec::data::read_delimited(bytes, "fuzz", ',', &columns, &options),
+        bytes,
+    );
 });

@@ -6,10 +6,10 @@
 //! (they are masked anyway). [`EpochBatches`] walks a sample list in a
 //! seeded, deterministic order.
 
+use dtrec_kernels::rng::{shuffle, CounterRng};
 use rayon::prelude::*;
 
 use super::error::DataError;
-use super::rng;
 use super::split::Sample;
 use super::store::Interactions;
 
@@ -147,7 +147,7 @@ pub struct BatchConfig {
     pub max_len: usize,
     /// Shuffle the samples each epoch (training) or keep their order (evaluation).
     pub shuffle: bool,
-    /// Seed of the shuffle; epoch `e` uses stream `e`.
+    /// Seed of the shuffle (`CounterRng::new(seed)`); epoch `e` uses stream `e`.
     pub seed: u64,
     /// Drop a final batch smaller than `batch_size`.
     pub drop_last: bool,
@@ -168,12 +168,13 @@ impl Default for BatchConfig {
     }
 }
 
-/// The order in which epoch `epoch` visits `0..n`: identity, or a
-/// Fisher–Yates permutation seeded by `(seed, epoch)`.
-pub fn epoch_order(n: usize, shuffle: bool, seed: u64, epoch: u64) -> Vec<usize> {
+/// The order in which epoch `epoch` visits `0..n`: identity, or the
+/// Fisher–Yates permutation of `dtrec_kernels::rng::shuffle` with
+/// `CounterRng::new(seed)` on stream `epoch`.
+pub fn epoch_order(n: usize, shuffled: bool, seed: u64, epoch: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    if shuffle {
-        rng::shuffle(&mut order, seed, epoch);
+    if shuffled {
+        shuffle(&mut order, &CounterRng::new(seed), epoch);
     }
     order
 }
@@ -323,6 +324,20 @@ mod tests {
             ..config
         };
         assert_eq!(EpochBatches::new(&d, &samples, &drop, 3).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn epoch_orders_are_seeded_permutations() {
+        let a = epoch_order(100, true, 5, 0);
+        assert_eq!(a, epoch_order(100, true, 5, 0));
+        assert_ne!(a, epoch_order(100, true, 5, 1));
+        assert_ne!(a, epoch_order(100, true, 6, 0));
+        let mut sorted = a.clone();
+        sorted.sort();
+        let identity: Vec<usize> = (0..100).collect();
+        assert_eq!(sorted, identity);
+        assert_ne!(a, identity);
+        assert_eq!(epoch_order(100, false, 5, 3), identity);
     }
 
     #[test]
