@@ -1,1 +1,23 @@
-//! Evaluation: full-ranking metrics (HR, NDCG, MRR) and baselines.
+//! Evaluation: full-ranking metrics (HR, NDCG, MRR), a batched parallel
+//! evaluator, the popularity baseline and model-agnostic serving helpers.
+//!
+//! Protocol (method.md §4): every sample has one target item, ranked against
+//! all N items by `rank = 1 + #{v ≠ y : s_v ≥ s_y}` — ties count against the
+//! model, NaN scores never help it (see [`rank`]) — optionally leaving out a
+//! set of excluded items (history) but never the target. Metrics are averaged
+//! over samples at cutoffs K (default {5, 10, 20, 50}).
+//!
+//! Item ids here are dense: `1..=N`, 0 is padding; a score row has N columns,
+//! column `j` ↔ item `j + 1`.
+
+mod evaluator;
+mod metrics;
+mod poprec;
+pub mod rank;
+
+pub use evaluator::{BatchScorer, EvalError, EvalReport, Evaluator, ScoreFn};
+pub use metrics::{
+    validate_cutoffs, CutoffError, CutoffMetrics, Metrics, MetricsAccumulator, DEFAULT_CUTOFFS,
+};
+pub use poprec::{PopRec, PopRecError};
+pub use rank::{target_rank, RankError};

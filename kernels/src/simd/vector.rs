@@ -1,33 +1,222 @@
-//! STUB: to be written.
+//! Vector kernels for `f32` on `wide` lanes, plus the lane helpers the other
+//! row kernels share (whole-lane and padded loads/stores, a vectorised exp).
+//!
+//! Reductions (`dot`, `sum`, `max`) keep [`ACCUMULATORS`] independent lane
+//! accumulators: that hides the add latency, and summing in 32 partial sums
+//! instead of one also shrinks the rounding error of long sums (each partial
+//! sum sees 1/32 of the terms), so they are at least as accurate as the
+//! left-to-right scalar twin, though not bit-identical to it.
 
+use wide::{f32x8, u32x8};
 
-#[allow(unused_variables)]
+/// The lane type every `f32` row kernel computes in. `f32x8` is one AVX2
+/// register; on AVX-512 builds `wide::f32x16` was measured as well (see the
+/// report in BENCHMARKS.md) and gave no gain at our short rows.
+pub(crate) type Lanes = f32x8;
+/// The unsigned-integer twin of [`Lanes`] (for exponent bit tricks).
+type LaneBits = u32x8;
+/// Floats per [`Lanes`].
+pub(crate) const LANES: usize = 8;
+/// Independent accumulators in long reductions.
+const ACCUMULATORS: usize = 4;
+/// Floats consumed per unrolled reduction step.
+const STRIDE: usize = LANES * ACCUMULATORS;
+
+/// Loads exactly [`LANES`] floats (`chunk` comes from `chunks_exact(LANES)`).
+#[inline(always)]
+pub(crate) fn load(chunk: &[f32]) -> Lanes {
+    let array: [f32; LANES] = chunk.try_into().expect("chunk of exactly LANES floats");
+    Lanes::new(array)
+}
+
+/// Stores exactly [`LANES`] floats.
+#[inline(always)]
+pub(crate) fn store(chunk: &mut [f32], v: Lanes) {
+    chunk.copy_from_slice(v.as_array());
+}
+
+/// Loads a tail of fewer than [`LANES`] floats, padding with `fill`.
+#[inline(always)]
+pub(crate) fn load_padded(part: &[f32], fill: f32) -> Lanes {
+    let mut array = [fill; LANES];
+    array[..part.len()].copy_from_slice(part);
+    Lanes::new(array)
+}
+
+/// Stores the first `part.len()` (< [`LANES`]) lanes of `v`.
+#[inline(always)]
+pub(crate) fn store_part(part: &mut [f32], v: Lanes) {
+    let n = part.len();
+    part.copy_from_slice(&v.as_array()[..n]);
+}
+
+/// Largest lane of `v` (the lanes hold no NaN in our uses).
+#[inline(always)]
+pub(crate) fn reduce_max(v: Lanes) -> f32 {
+    v.as_array()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| m.max(x))
+}
+
+/// Lane-wise maximum that propagates a NaN in `x` (x86 `maxps` returns its
+/// second operand when either is NaN).
+#[inline(always)]
+pub(crate) fn max_keep_nan(seed: Lanes, x: Lanes) -> Lanes {
+    seed.fast_max(x)
+}
+
+/// Lane-wise e^x, to about 2 ulp for −87 ≤ x ≤ 88.3; results below e^−87
+/// (≈ 1.6e−38, the edge of the normal range) are flushed to exactly 0, so
+/// −∞ gives 0; x ≳ 88.4 gives +∞; NaN gives NaN.
+///
+/// Method (Cephes `expf`): x = n·ln2 + r with n = round(x·log₂e) and
+/// |r| ≤ ln2/2, r computed in two steps with ln2 split into a short high
+/// part (exact product n·LN2_HI) and a low correction; e^r by Cephes'
+/// degree-7 minimax polynomial (relative error ~1e−7 on that interval); 2ⁿ
+/// built directly in the exponent bits. The rounding of x·log₂e uses the
+/// 1.5·2²³ trick: adding it pushes the fraction out of the mantissa, so the
+/// low mantissa bits of the sum hold n and can be shifted into the exponent
+/// field without a float→int conversion.
+#[inline(always)]
+pub(crate) fn exp(x: Lanes) -> Lanes {
+    const LOG2E: f32 = core::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND_MAGIC: f32 = 12_582_912.0; // 1.5·2²³
+    const LO: f32 = -87.0;
+    const HI: f32 = 88.5;
+    // Clamp into the range where 2ⁿ is a normal float (n ∈ [−126, 128]);
+    // `fast_max/fast_min` with x second keep a NaN in x.
+    let xc = Lanes::splat(HI).fast_min(Lanes::splat(LO).fast_max(x));
+    let shifted = xc.mul_add(Lanes::splat(LOG2E), Lanes::splat(ROUND_MAGIC));
+    let n = shifted - Lanes::splat(ROUND_MAGIC);
+    let r = n.mul_neg_add(Lanes::splat(LN2_HI), xc);
+    let r = n.mul_neg_add(Lanes::splat(LN2_LO), r);
+    let mut p = Lanes::splat(1.987_569_2e-4);
+    p = p.mul_add(r, Lanes::splat(1.398_199_9e-3));
+    p = p.mul_add(r, Lanes::splat(8.333_452e-3));
+    p = p.mul_add(r, Lanes::splat(4.166_579_6e-2));
+    p = p.mul_add(r, Lanes::splat(1.666_666_5e-1));
+    p = p.mul_add(r, Lanes::splat(5.000_000_1e-1));
+    let e_r = p.mul_add(r * r, r) + Lanes::ONE;
+    // The low bits of `shifted` are n (two's complement); the bits above
+    // the exponent field fall off in the shift.
+    let two_n = Lanes::from_bits((shifted.to_bits() + LaneBits::splat(127)) << 23);
+    let result = e_r * two_n;
+    // Flush: keep lanes with x ≥ LO (false for −∞; NaN is kept as NaN by
+    // the `| is_nan` term).
+    let keep = x.simd_ge(Lanes::splat(LO)) | x.simd_ne(x);
+    result & keep
+}
+
+/// Σ aᵢ·bᵢ in [`ACCUMULATORS`]×[`LANES`] partial sums.
+///
+/// # Panics
+/// If `a.len() != b.len()`.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    todo!()
+    assert_eq!(a.len(), b.len(), "dot: length mismatch");
+    let mut acc = [Lanes::ZERO; ACCUMULATORS];
+    let (a_main, a_rest) = a.split_at(a.len() - a.len() % STRIDE);
+    let (b_main, b_rest) = b.split_at(a_main.len());
+    for (ca, cb) in a_main.chunks_exact(STRIDE).zip(b_main.chunks_exact(STRIDE)) {
+        for (k, slot) in acc.iter_mut().enumerate() {
+            let lane = k * LANES..(k + 1) * LANES;
+            *slot = load(&ca[lane.clone()]).mul_add(load(&cb[lane]), *slot);
+        }
+    }
+    let mut ca = a_rest.chunks_exact(LANES);
+    let mut cb = b_rest.chunks_exact(LANES);
+    for (xa, xb) in (&mut ca).zip(&mut cb) {
+        acc[0] = load(xa).mul_add(load(xb), acc[0]);
+    }
+    let tail = load_padded(ca.remainder(), 0.0) * load_padded(cb.remainder(), 0.0);
+    ((acc[0] + acc[1]) + (acc[2] + acc[3]) + tail).reduce_add()
 }
 
-#[allow(unused_variables)]
+/// y += α·x (one fused multiply-add per element).
+///
+/// # Panics
+/// If `y.len() != x.len()`.
 pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
-    todo!()
+    assert_eq!(y.len(), x.len(), "axpy: length mismatch");
+    let a = Lanes::splat(alpha);
+    let mut cy = y.chunks_exact_mut(LANES);
+    let mut cx = x.chunks_exact(LANES);
+    for (yc, xc) in (&mut cy).zip(&mut cx) {
+        store(yc, a.mul_add(load(xc), load(yc)));
+    }
+    for (yi, &xi) in cy.into_remainder().iter_mut().zip(cx.remainder()) {
+        *yi = alpha.mul_add(xi, *yi);
+    }
 }
 
-#[allow(unused_variables)]
+/// x *= α.
 pub fn scale(x: &mut [f32], alpha: f32) {
-    todo!()
+    let a = Lanes::splat(alpha);
+    let mut cx = x.chunks_exact_mut(LANES);
+    for c in &mut cx {
+        store(c, load(c) * a);
+    }
+    for xi in cx.into_remainder() {
+        *xi *= alpha;
+    }
 }
 
-#[allow(unused_variables)]
+/// out = a + b (out is only written).
+///
+/// # Panics
+/// If the three lengths differ.
 pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
-    todo!()
+    assert_eq!(out.len(), a.len(), "add: length mismatch");
+    assert_eq!(out.len(), b.len(), "add: length mismatch");
+    let mut co = out.chunks_exact_mut(LANES);
+    let mut ca = a.chunks_exact(LANES);
+    let mut cb = b.chunks_exact(LANES);
+    for ((o, xa), xb) in (&mut co).zip(&mut ca).zip(&mut cb) {
+        store(o, load(xa) + load(xb));
+    }
+    for ((o, &xa), &xb) in co
+        .into_remainder()
+        .iter_mut()
+        .zip(ca.remainder())
+        .zip(cb.remainder())
+    {
+        *o = xa + xb;
+    }
 }
 
-#[allow(unused_variables)]
+/// Σ xᵢ in [`ACCUMULATORS`]×[`LANES`] partial sums (0 for an empty slice).
 pub fn sum(x: &[f32]) -> f32 {
-    todo!()
+    let mut acc = [Lanes::ZERO; ACCUMULATORS];
+    let mut chunks = x.chunks_exact(STRIDE);
+    for c in &mut chunks {
+        for (k, slot) in acc.iter_mut().enumerate() {
+            *slot += load(&c[k * LANES..(k + 1) * LANES]);
+        }
+    }
+    let mut rest = chunks.remainder().chunks_exact(LANES);
+    for c in &mut rest {
+        acc[0] += load(c);
+    }
+    let tail = load_padded(rest.remainder(), 0.0);
+    ((acc[0] + acc[1]) + (acc[2] + acc[3]) + tail).reduce_add()
 }
 
-#[allow(unused_variables)]
+/// max xᵢ, seeded with −∞ (so an empty slice gives −∞). Which value wins
+/// when NaN is present is unspecified.
 pub fn max(x: &[f32]) -> f32 {
-    todo!()
+    let mut acc = [Lanes::splat(f32::NEG_INFINITY); ACCUMULATORS];
+    let mut chunks = x.chunks_exact(STRIDE);
+    for c in &mut chunks {
+        for (k, slot) in acc.iter_mut().enumerate() {
+            *slot = max_keep_nan(*slot, load(&c[k * LANES..(k + 1) * LANES]));
+        }
+    }
+    let mut rest = chunks.remainder().chunks_exact(LANES);
+    for c in &mut rest {
+        acc[0] = max_keep_nan(acc[0], load(c));
+    }
+    let tail = load_padded(rest.remainder(), f32::NEG_INFINITY);
+    let m = max_keep_nan(max_keep_nan(acc[0], acc[1]), max_keep_nan(acc[2], acc[3]));
+    reduce_max(max_keep_nan(m, tail))
 }
-
