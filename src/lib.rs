@@ -9,3 +9,4 @@ pub mod eval;
 pub mod io;
 pub mod model;
 pub mod nn;
+pub mod train;

@@ -77,8 +77,8 @@ mod tests {
         // For d = 2 and inp = (a, b): mean = (a+b)/2, var = ((a−b)/2)², so
         // x̂ = (±1)·|a−b|/√((a−b)² + 4·eps) ≈ (−1, +1) for a < b; the output
         // is β ± γ, and dinp is ~0 because x̂ does not depend on the scale.
-        let ln = LayerNorm { gamma: Tensor { shape: vec![2], data: vec![2.0, 3.0] }, beta: Tensor { shape: vec![2], data: vec![0.5, -0.5] } };
-        let inp = [1.0, 3.0];
+        let ln: LayerNorm<f64> = LayerNorm { gamma: Tensor { shape: vec![2], data: vec![2.0, 3.0] }, beta: Tensor { shape: vec![2], data: vec![0.5, -0.5] } };
+        let inp = [1.0f64, 3.0];
         let mut cache = LayerNormCache::default();
         ln.forward(&mut cache, &inp, 0.0);
         assert!((cache.mean[0] - 2.0).abs() < 1e-15);

@@ -1,0 +1,97 @@
+//! [`TrainConfig`]: optimisation, early stopping and evaluation settings.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::AdamConfig;
+
+/// How a model is trained and selected. Serialized as a JSON/TOML object;
+/// missing fields take their defaults (RecBole SASRec where one exists).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Upper bound on epochs; early stopping usually ends training first.
+    pub max_epochs: usize,
+    /// Training sequences per optimizer step, B.
+    pub batch_size: usize,
+    /// Stop after this many epochs without a better validation NDCG@10.
+    pub patience: usize,
+    /// Seed of initialisation, shuffling and dropout masks.
+    pub seed: u64,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// L2 penalty (Adam) or decoupled decay (AdamW); never on biases or LayerNorm.
+    pub weight_decay: f64,
+    /// `true`: AdamW.
+    pub decoupled_weight_decay: bool,
+    /// Rescale gradients to at most this global L2 norm.
+    pub clip_norm: Option<f64>,
+    /// Worker threads (rayon); `None` uses all cores. Training is
+    /// bit-identical for the same seed and thread count.
+    pub threads: Option<usize>,
+    /// Samples scored per evaluation batch.
+    pub eval_batch_size: usize,
+    /// Exclude each user's history items from the ranking in evaluation
+    /// (off by default, as in RecBole and ReaRec).
+    pub mask_history: bool,
+    /// Evaluate on validation every this many epochs.
+    pub eval_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            max_epochs: 200,
+            batch_size: 256,
+            patience: 10,
+            seed: 42,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+            clip_norm: None,
+            threads: None,
+            eval_batch_size: 256,
+            mask_history: false,
+            eval_every: 1,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The optimizer settings.
+    pub fn adam(&self) -> AdamConfig {
+        AdamConfig {
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            decoupled: self.decoupled_weight_decay,
+            clip_norm: self.clip_norm,
+            ..AdamConfig::default()
+        }
+    }
+
+    /// Checks the settings, naming the first bad field.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("batch_size", self.batch_size),
+            ("eval_batch_size", self.eval_batch_size),
+            ("eval_every", self.eval_every),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("train config: `{name}` must be at least 1"));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("train config: `lr` must be a positive number, got {}", self.lr));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(format!("train config: `weight_decay` must be ≥ 0, got {}", self.weight_decay));
+        }
+        if let Some(c) = self.clip_norm {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(format!("train config: `clip_norm` must be positive, got {c}"));
+            }
+        }
+        if self.threads == Some(0) {
+            return Err("train config: `threads` must be at least 1".into());
+        }
+        Ok(())
+    }
+}

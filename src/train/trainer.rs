@@ -1,0 +1,278 @@
+//! The training loop: epochs of shuffled mini-batches, validation after each
+//! epoch, early stopping, the best model kept and evaluated on test.
+
+use std::fmt;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+use super::evaluate::evaluate;
+use crate::data::{BatchConfig, EpochBatches, Interactions, Split};
+use crate::eval::{EvalError, Metrics};
+use crate::kernels::rng::CounterRng;
+use crate::model::{Adam, ConfigError, ModelConfig, Params, Sasrec, TrainBatch};
+
+/// RNG stream of the per-step dropout seeds (the shuffle uses the epoch
+/// number as its stream, the initialisation its own streams).
+const DROPOUT_SEED_STREAM: u64 = 0xD50_0001;
+
+/// One finished epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 0-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's sequences.
+    pub train_loss: f64,
+    /// Wall time of the training part (without validation), seconds.
+    pub train_seconds: f64,
+    /// Training throughput, sequences per second.
+    pub sequences_per_second: f64,
+    /// Validation metrics, when evaluated this epoch.
+    pub valid: Option<Metrics>,
+    /// Whether this epoch set a new best validation NDCG@10.
+    pub improved: bool,
+}
+
+/// What the loop reports while it runs (for progress bars and logs).
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// An epoch of `batches` optimizer steps starts.
+    EpochStart { epoch: usize, batches: usize },
+    /// Step `step` (1-based) of the epoch finished with this batch's mean loss.
+    Step { epoch: usize, step: usize, loss: f64 },
+    /// An epoch finished (validation included).
+    EpochEnd(&'a EpochLog),
+}
+
+/// Why training could not run.
+#[derive(Debug)]
+pub enum TrainError {
+    /// The model configuration is invalid.
+    Model(ConfigError),
+    /// The training configuration is invalid (the message names the field).
+    Config(String),
+    /// The data cannot be trained on (e.g. no training samples).
+    Data(String),
+    /// Evaluation failed.
+    Eval(EvalError),
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrainError::Model(e) => write!(f, "model config: {e}"),
+            TrainError::Config(m) | TrainError::Data(m) => f.write_str(m),
+            TrainError::Eval(e) => write!(f, "evaluation: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+impl From<EvalError> for TrainError {
+    fn from(e: EvalError) -> Self {
+        TrainError::Eval(e)
+    }
+}
+
+/// Everything a run needs to continue exactly where it stopped: the model,
+/// the optimizer moments, the epoch counter and the early-stopping state.
+/// (All randomness is counter-based on (seed, epoch, step), so no RNG state
+/// needs saving.)
+#[derive(Clone, Debug)]
+pub struct TrainState {
+    pub model: Sasrec,
+    pub adam: Adam<f32>,
+    /// The next epoch to run.
+    pub epoch: usize,
+    /// Best validation NDCG@10 so far and its epoch.
+    pub best: Option<(usize, f64)>,
+    /// Parameters of the best epoch.
+    pub best_params: Option<Params<f32>>,
+    /// Epochs since the last improvement.
+    pub stale_epochs: usize,
+    pub history: Vec<EpochLog>,
+}
+
+impl TrainState {
+    /// A fresh state: initialised model (seeded by `train.seed`), zero moments.
+    pub fn new(model: ModelConfig, train: &TrainConfig) -> Result<Self, TrainError> {
+        let model = Sasrec::new(model, train.seed).map_err(TrainError::Model)?;
+        let adam = Adam::new(&model.params, train.adam());
+        Ok(TrainState { model, adam, epoch: 0, best: None, best_params: None, stale_epochs: 0, history: Vec::new() })
+    }
+
+    /// Whether early stopping or the epoch limit has ended training.
+    pub fn finished(&self, train: &TrainConfig) -> bool {
+        self.epoch >= train.max_epochs || (self.best.is_some() && self.stale_epochs >= train.patience)
+    }
+
+    /// The best model so far (the current one before any validation).
+    pub fn best_model(&self) -> Sasrec {
+        match &self.best_params {
+            Some(p) => Sasrec::from_params(self.model.config().clone(), p.clone())
+                .expect("best parameters have the model's shapes"),
+            None => self.model.clone(),
+        }
+    }
+}
+
+/// Result of a finished run.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// The model of the best validation epoch.
+    pub model: Sasrec,
+    /// Epoch (0-based) of the best validation NDCG@10.
+    pub best_epoch: usize,
+    /// Validation metrics of the best epoch.
+    pub valid: Metrics,
+    /// Test metrics of the best model.
+    pub test: Metrics,
+    pub history: Vec<EpochLog>,
+}
+
+/// Trains a fresh model on `split.train`, early-stops on `split.valid` and
+/// evaluates the best model on `split.test`.
+pub fn train(
+    data: &Interactions,
+    split: &Split,
+    model: ModelConfig,
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TrainOutcome, TrainError> {
+    config.validate().map_err(TrainError::Config)?;
+    let mut state = TrainState::new(model, config)?;
+    run(&mut state, data, split, config, progress, &mut |_| Ok(()))?;
+    finish(&state, data, split, config)
+}
+
+/// Runs epochs on `state` until it is [finished](TrainState::finished),
+/// calling `after_epoch` with the state after each epoch (e.g. to write a
+/// checkpoint; an error there stops the run). Inside a rayon pool of
+/// `config.threads` threads when set.
+pub fn run(
+    state: &mut TrainState,
+    data: &Interactions,
+    split: &Split,
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(Progress),
+    after_epoch: &mut dyn FnMut(&TrainState) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    config.validate().map_err(TrainError::Config)?;
+    if split.train.is_empty() || split.valid.is_empty() {
+        return Err(TrainError::Data("no training or validation samples".into()));
+    }
+    let model_items = state.model.config().n_items;
+    if data.num_items() > model_items {
+        return Err(TrainError::Data(format!(
+            "the data has {} items but the model only {model_items}",
+            data.num_items()
+        )));
+    }
+    let pool = Threads::new(config.threads);
+    while !state.finished(config) {
+        run_epoch(state, data, split, config, &pool, progress)?;
+        after_epoch(state)?;
+    }
+    Ok(())
+}
+
+/// Evaluates the best model of a finished run on test.
+pub fn finish(state: &TrainState, data: &Interactions, split: &Split, config: &TrainConfig) -> Result<TrainOutcome, TrainError> {
+    let (best_epoch, _) = state.best.ok_or_else(|| TrainError::Data("no validation epoch ran".into()))?;
+    let model = state.best_model();
+    let valid = state.history[best_epoch].valid.clone().expect("the best epoch was validated");
+    let test = Threads::new(config.threads)
+        .run(|| evaluate(&model, data, &split.test, config.eval_batch_size, config.mask_history))?
+        .metrics;
+    Ok(TrainOutcome { model, best_epoch, valid, test, history: state.history.clone() })
+}
+
+/// The rayon pool heavy work runs in: a dedicated one of a fixed size, or
+/// the global pool.
+struct Threads(Option<rayon::ThreadPool>);
+
+impl Threads {
+    fn new(threads: Option<usize>) -> Self {
+        Threads(threads.map(|n| {
+            rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("a rayon pool of a positive size builds")
+        }))
+    }
+
+    fn run<R: Send>(&self, job: impl FnOnce() -> R + Send) -> R {
+        match &self.0 {
+            Some(pool) => pool.install(job),
+            None => job(),
+        }
+    }
+}
+
+fn run_epoch(
+    state: &mut TrainState,
+    data: &Interactions,
+    split: &Split,
+    config: &TrainConfig,
+    pool: &Threads,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), TrainError> {
+    let epoch = state.epoch;
+    let cfg = state.model.config().clone();
+    let batches = BatchConfig {
+        batch_size: config.batch_size,
+        max_len: cfg.max_len,
+        shuffle: true,
+        seed: config.seed,
+        drop_last: false,
+        parallel: true,
+    };
+    let n_batches = split.train.len().div_ceil(config.batch_size);
+    progress(Progress::EpochStart { epoch, batches: n_batches });
+    let rng = CounterRng::new(config.seed);
+    let mut grads = state.model.params.zeros_like();
+    let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+    let start = Instant::now();
+    let iter = EpochBatches::new(data, &split.train, &batches, epoch as u64).map_err(|e| TrainError::Data(e.to_string()))?;
+    for (step, batch) in iter.enumerate() {
+        let rows = batch.size;
+        let lengths = batch.lengths.iter().map(|&l| l as u32).collect();
+        let batch = TrainBatch::new(batch.items, lengths, batch.targets, cfg.max_len, cfg.n_items)
+            .map_err(|e| TrainError::Data(e.to_string()))?;
+        let step_seed = rng.bits(DROPOUT_SEED_STREAM, ((epoch as u64) << 32) | step as u64);
+        grads.zero_grad();
+        let model = &state.model;
+        let loss = pool.run(|| model.loss_and_grad(&mut grads, &batch, step_seed)) as f64;
+        state.adam.step(&mut state.model.params, &mut grads);
+        loss_sum += loss * rows as f64;
+        seen += rows;
+        progress(Progress::Step { epoch, step: step + 1, loss });
+    }
+    let train_seconds = start.elapsed().as_secs_f64();
+    let valid = if (epoch + 1) % config.eval_every == 0 {
+        let model = &state.model;
+        let report = pool.run(|| evaluate(model, data, &split.valid, config.eval_batch_size, config.mask_history))?;
+        Some(report.metrics)
+    } else {
+        None
+    };
+    let ndcg = valid.as_ref().and_then(|m| m.ndcg(10)).unwrap_or(f64::NEG_INFINITY);
+    let improved = valid.is_some() && state.best.is_none_or(|(_, best)| ndcg > best);
+    if improved {
+        state.best = Some((epoch, ndcg));
+        state.best_params = Some(state.model.params.clone());
+        state.stale_epochs = 0;
+    } else {
+        state.stale_epochs += 1;
+    }
+    state.history.push(EpochLog {
+        epoch,
+        train_loss: loss_sum / seen.max(1) as f64,
+        train_seconds,
+        sequences_per_second: seen as f64 / train_seconds.max(1e-9),
+        valid,
+        improved,
+    });
+    state.epoch += 1;
+    progress(Progress::EpochEnd(state.history.last().expect("just pushed")));
+    Ok(())
+}
