@@ -264,7 +264,7 @@ fn run_epoch(
         shuffle: true,
         seed: config.seed,
         drop_last: false,
-        parallel: true,
+        parallel: false,
     };
     let n_batches = split.train.len().div_ceil(config.batch_size);
     progress(Progress::EpochStart {
