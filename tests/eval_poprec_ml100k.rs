@@ -95,9 +95,15 @@ fn poprec_matches_ml100k_reference_through_the_data_readers() {
     let path = dtrec::data::ml100k_path();
     if !path.is_file() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{} is missing (CI=true): run .ci/fetch-ml100k.sh", path.display());
+            panic!(
+                "{} is missing (CI=true): run .ci/fetch-ml100k.sh",
+                path.display()
+            );
         }
-        eprintln!("SKIPPED: {} is missing (run .ci/fetch-ml100k.sh)", path.display());
+        eprintln!(
+            "SKIPPED: {} is missing (run .ci/fetch-ml100k.sh)",
+            path.display()
+        );
         return;
     }
     let data = load(
