@@ -107,6 +107,8 @@ pub(crate) fn rank_and_nan(
     // pass runs over N × samples scores in every evaluation).
     let mut at_or_above = 0usize;
     let mut has_nan = false;
+    // The negated comparison is the point: it is true for NaN competitors.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     for &s_v in scores {
         at_or_above += usize::from(!(s_v < s_y));
         has_nan |= s_v.is_nan();
