@@ -9,4 +9,5 @@ pub mod eval;
 pub mod io;
 pub mod model;
 pub mod nn;
+pub mod serve;
 pub mod train;

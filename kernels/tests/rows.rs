@@ -16,7 +16,6 @@
 use dtrec_kernels::reference as twin;
 use dtrec_kernels::simd;
 use dtrec_kernels::AdamStep;
-use proptest::prelude::*;
 
 /// Unit of the tolerances: 2⁻²³, twice the f32 unit roundoff.
 const EPS: f64 = f32::EPSILON as f64;

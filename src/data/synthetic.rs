@@ -140,7 +140,9 @@ impl SyntheticConfig {
             && self.num_categories > 0
             && self.subcategories_per_category > 0
             && self.items_per_subcategory > 0
-            && subcats.checked_mul(self.items_per_subcategory).is_some_and(|n| n < u32::MAX as usize)
+            && subcats
+                .checked_mul(self.items_per_subcategory)
+                .is_some_and(|n| n < u32::MAX as usize)
             && self.min_len >= 1
             && self.min_len <= self.mean_len
             && prob(self.complex_fraction)
@@ -245,12 +247,21 @@ impl SyntheticConfig {
                 };
                 time += 60 + rng.below(3 * 86_400) as i64;
                 builder
-                    .push(&name, &(item + 1).to_string(), Some(TimeValue::Int(time)), None)
+                    .push(
+                        &name,
+                        &(item + 1).to_string(),
+                        Some(TimeValue::Int(time)),
+                        None,
+                    )
                     .map_err(|e| DataError::InvalidArgument {
                         message: format!("synthetic generation: {e}"),
                     })?;
             }
-            kinds.push(if complex { UserKind::Complex } else { UserKind::Simple });
+            kinds.push(if complex {
+                UserKind::Complex
+            } else {
+                UserKind::Simple
+            });
             interest_counts.push(k);
         }
         let interactions = builder.finish();
@@ -307,7 +318,10 @@ mod tests {
             let kind = (d.user_kind[u as usize] == UserKind::Complex) as usize;
             let items = s.user_items(u);
             for w in items.windows(2) {
-                let (a, b) = (s.item_id_int(w[0]).unwrap() - 1, s.item_id_int(w[1]).unwrap() - 1);
+                let (a, b) = (
+                    s.item_id_int(w[0]).unwrap() - 1,
+                    s.item_id_int(w[1]).unwrap() - 1,
+                );
                 total[kind] += 1;
                 if a / m == b / m && (a % m + 1) % m == b % m {
                     follow[kind] += 1;
@@ -319,7 +333,10 @@ mod tests {
         // Simple: ≈ 0.95 · 0.8 ≈ 0.76 (a step after noise breaks the pair);
         // complex: the immediately preceding item is often another interest.
         assert!(simple > 0.6, "simple follow rate {simple}");
-        assert!(complex < simple - 0.2, "complex {complex} vs simple {simple}");
+        assert!(
+            complex < simple - 0.2,
+            "complex {complex} vs simple {simple}"
+        );
     }
 
     #[test]
@@ -327,14 +344,22 @@ mod tests {
         let d = default_dataset();
         let s = &d.interactions;
         assert_eq!(s.num_users(), 3000);
-        assert!(s.num_items() > 1500 && s.num_items() <= 2000, "{}", s.num_items());
+        assert!(
+            s.num_items() > 1500 && s.num_items() <= 2000,
+            "{}",
+            s.num_items()
+        );
         let mean = s.num_interactions() as f64 / s.num_users() as f64;
         assert!((23.0..27.0).contains(&mean), "mean length {mean}");
         for i in 1..=s.num_items() {
             assert!(d.item_category[i] < 10);
             assert_eq!(d.item_subcategory[i] / 5, d.item_category[i]);
         }
-        let complex = d.user_kind.iter().filter(|&&k| k == UserKind::Complex).count();
+        let complex = d
+            .user_kind
+            .iter()
+            .filter(|&&k| k == UserKind::Complex)
+            .count();
         assert!((1300..1700).contains(&complex), "{complex}");
     }
 

@@ -18,9 +18,9 @@
 //! softmax kernel writes zeros, never NaN); with packed rows every query sees
 //! at least itself.
 
-use super::dropout::DropoutSite;
+use super::dropout::{fill_mask, DropoutSite};
 use super::tensor::reset;
-use crate::kernels::{Kernels, Real, Trans};
+use crate::kernels::Kernels;
 
 /// One block of the attention: queries rows `q_start..q_start+n_q` of Q (and
 /// of the output), keys/values rows `k_start..k_start+n_k` of K and V. Query
@@ -66,37 +66,36 @@ pub struct AttnCache<T> {
     pub offsets: Vec<usize>,
 }
 
-/// Per-head scratch buffers, reused between calls.
+/// Row scratch buffers, reused between calls.
 #[derive(Clone, Debug, Default)]
 pub struct AttnScratch<T> {
-    qh: Vec<T>,
-    kh: Vec<T>,
-    vh: Vec<T>,
-    oh: Vec<T>,
+    /// (n_k) scores, then dropped probabilities, of one query row
     s: Vec<T>,
-    ds: Vec<T>,
-    dqh: Vec<T>,
-    dkh: Vec<T>,
-    dvh: Vec<T>,
+    /// (n_k) gradient w.r.t. the probabilities of one query row
+    dp: Vec<T>,
 }
 
-/// dst (n, d_h) = columns [h·d_h, (h+1)·d_h) of rows start..start+n of src (·, d).
-fn gather_head<T: Real>(dst: &mut Vec<T>, src: &[T], start: usize, n: usize, h: usize, dh: usize, d: usize) {
-    dst.clear();
-    for r in start..start + n {
-        dst.extend_from_slice(&src[r * d + h * dh..r * d + (h + 1) * dh]);
-    }
+/// Head h of row r of a (·, d) matrix.
+#[inline]
+fn head<T>(x: &[T], r: usize, h: usize, dh: usize, d: usize) -> &[T] {
+    &x[r * d + h * dh..r * d + (h + 1) * dh]
 }
 
-/// Rows start..start+n, head h of dst (·, d) (+)= src (n, d_h).
-fn scatter_head<T: Kernels>(dst: &mut [T], src: &[T], start: usize, h: usize, dh: usize, d: usize, accumulate: bool) {
-    for (i, row) in src.chunks_exact(dh).enumerate() {
-        let o = (start + i) * d + h * dh;
-        if accumulate {
-            T::axpy(&mut dst[o..o + dh], T::ONE, row);
-        } else {
-            dst[o..o + dh].copy_from_slice(row);
-        }
+#[inline]
+fn head_mut<T>(x: &mut [T], r: usize, h: usize, dh: usize, d: usize) -> &mut [T] {
+    &mut x[r * d + h * dh..r * d + (h + 1) * dh]
+}
+
+fn check_groups(groups: &[AttnGroup], rows_q: usize, rows_k: usize) {
+    for g in groups {
+        assert!(
+            g.n_q >= 1 && g.n_q <= g.n_k,
+            "attention: a group needs 1 ≤ n_q ≤ n_k"
+        );
+        assert!(
+            g.q_start + g.n_q <= rows_q && g.k_start + g.n_k <= rows_k,
+            "attention: group out of range"
+        );
     }
 }
 
@@ -107,6 +106,9 @@ fn scatter_head<T: Kernels>(dst: &mut [T], src: &[T], start: usize, h: usize, dh
 /// are dropped (inverted dropout) before multiplying V; the mask element for
 /// (sequence s, head h, query position qp, key position kp) has counter
 /// offset `((s·H + h)·pos_cap + qp)·pos_cap + kp`.
+///
+/// Each query row touches only its valid keys (dot products and axpys of
+/// length d_h), so the causal half of the score matrix is never computed.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_forward<T: Kernels>(
     out: &mut [T],
@@ -119,15 +121,25 @@ pub fn attention_forward<T: Kernels>(
     dropout: Option<&DropoutSite>,
     scratch: &mut AttnScratch<T>,
 ) {
-    let AttnDims { d, n_heads, pos_cap } = dims;
-    assert!(n_heads > 0 && d % n_heads == 0, "attention: d must be a multiple of n_heads");
+    let AttnDims {
+        d,
+        n_heads,
+        pos_cap,
+    } = dims;
+    assert!(
+        n_heads > 0 && d % n_heads == 0,
+        "attention: d must be a multiple of n_heads"
+    );
+    assert!(
+        q.len() % d == 0 && k.len() == v.len() && k.len() % d == 0 && out.len() == q.len(),
+        "attention: shapes"
+    );
+    check_groups(groups, q.len() / d, k.len() / d);
     let dh = d / n_heads;
     let scale = T::ONE / T::from_usize(dh).sqrt();
     cache.offsets.clear();
     let mut total = 0;
     for g in groups {
-        assert!(g.n_q >= 1 && g.n_q <= g.n_k, "attention: a group needs 1 ≤ n_q ≤ n_k");
-        assert!((g.q_start + g.n_q) * d <= q.len() && (g.k_start + g.n_k) * d <= k.len(), "attention: group out of range");
         cache.offsets.push(total);
         total += n_heads * g.n_q * g.n_k;
     }
@@ -136,38 +148,40 @@ pub fn attention_forward<T: Kernels>(
 
     for (g, &off) in groups.iter().zip(&cache.offsets) {
         let (n_q, n_k) = (g.n_q, g.n_k);
-        for h in 0..n_heads {
-            gather_head(&mut scratch.qh, q, g.q_start, n_q, h, dh, d);
-            gather_head(&mut scratch.kh, k, g.k_start, n_k, h, dh, d);
-            gather_head(&mut scratch.vh, v, g.k_start, n_k, h, dh, d);
-            // pass 1: scores s (n_q, n_k) = scale · q_h · k_hᵀ
-            reset(&mut scratch.s, n_q * n_k);
-            T::gemm(n_q, n_k, dh, scale, &scratch.qh, Trans::N, &scratch.kh, Trans::T, T::ZERO, &mut scratch.s);
-            // pass 2: masked softmax per query row over its valid key range
-            let p = &mut cache.probs[off + h * n_q * n_k..off + (h + 1) * n_q * n_k];
-            for i in 0..n_q {
-                let row = i * n_k..(i + 1) * n_k;
-                T::softmax_forward(&mut p[row.clone()], &scratch.s[row], 0..g.n_valid(i));
+        for i in 0..n_q {
+            let (qr, nv) = (g.q_start + i, g.n_valid(i));
+            out[qr * d..(qr + 1) * d].fill(T::ZERO);
+            for h in 0..n_heads {
+                let row = off + (h * n_q + i) * n_k;
+                let qh = head(q, qr, h, dh, d);
+                // pass 1: scores s_j = scale · ⟨q_i, k_j⟩ over the valid keys
+                reset(&mut scratch.s, nv);
+                for (j, s) in scratch.s.iter_mut().enumerate() {
+                    *s = scale * T::dot(qh, head(k, g.k_start + j, h, dh, d));
+                }
+                // pass 2: softmax over the valid keys (the rest of the row stays 0)
+                let p = &mut cache.probs[row..row + nv];
+                T::softmax_forward(p, &scratch.s, 0..nv);
+                // pass 3: dropout on the probabilities, pd = p ⊙ mask (into s)
+                if let Some(site) = dropout {
+                    let qpos = g.pos0 as u64 + (n_k - n_q + i) as u64;
+                    let base = ((g.seq as u64 * n_heads as u64 + h as u64) * pos_cap as u64 + qpos)
+                        * pos_cap as u64
+                        + g.pos0 as u64;
+                    let mask = &mut cache.mask[row..row + nv];
+                    fill_mask(mask, site.rng, site.stream, base, site.p);
+                    for ((s, &pv), &m) in scratch.s.iter_mut().zip(p.iter()).zip(mask.iter()) {
+                        *s = pv * m;
+                    }
+                } else {
+                    scratch.s.copy_from_slice(p);
+                }
+                // pass 4: o_i = Σ_j pd_j · v_j
+                let o = head_mut(out, qr, h, dh, d);
+                for (j, &pd) in scratch.s.iter().enumerate() {
+                    T::axpy(o, pd, head(v, g.k_start + j, h, dh, d));
+                }
             }
-            // pass 3: dropout on the probabilities (pd = p ⊙ mask, into s)
-            let pd: &[T] = if let Some(site) = dropout {
-                let mask = &mut cache.mask[off + h * n_q * n_k..off + (h + 1) * n_q * n_k];
-                for i in 0..n_q {
-                    let qpos = g.pos0 as u64 + (g.n_k - g.n_q + i) as u64;
-                    let base = ((g.seq as u64 * n_heads as u64 + h as u64) * pos_cap as u64 + qpos) * pos_cap as u64 + g.pos0 as u64;
-                    site.rng.fill_dropout_mask(&mut mask[i * n_k..i * n_k + g.n_valid(i)], site.stream, base, site.p);
-                }
-                for ((s, &pv), &m) in scratch.s.iter_mut().zip(p.iter()).zip(mask.iter()) {
-                    *s = pv * m;
-                }
-                &scratch.s
-            } else {
-                p
-            };
-            // pass 4: o_h (n_q, d_h) = pd · v_h
-            reset(&mut scratch.oh, n_q * dh);
-            T::gemm(n_q, dh, n_k, T::ONE, pd, Trans::N, &scratch.vh, Trans::N, T::ZERO, &mut scratch.oh);
-            scatter_head(out, &scratch.oh, g.q_start, h, dh, d, false);
         }
     }
 }
@@ -189,52 +203,52 @@ pub fn attention_backward<T: Kernels>(
     scratch: &mut AttnScratch<T>,
 ) {
     let AttnDims { d, n_heads, .. } = dims;
+    assert!(
+        dq.len() == q.len() && dout.len() == q.len() && dk.len() == k.len() && dv.len() == v.len(),
+        "attention backward: shapes"
+    );
+    check_groups(groups, q.len() / d, k.len() / d);
     let dh = d / n_heads;
     let scale = T::ONE / T::from_usize(dh).sqrt();
     let dropped = !cache.mask.is_empty();
     for (g, &off) in groups.iter().zip(&cache.offsets) {
         let (n_q, n_k) = (g.n_q, g.n_k);
-        for h in 0..n_heads {
-            let range = off + h * n_q * n_k..off + (h + 1) * n_q * n_k;
-            let p = &cache.probs[range.clone()];
-            gather_head(&mut scratch.qh, q, g.q_start, n_q, h, dh, d);
-            gather_head(&mut scratch.kh, k, g.k_start, n_k, h, dh, d);
-            gather_head(&mut scratch.vh, v, g.k_start, n_k, h, dh, d);
-            gather_head(&mut scratch.oh, dout, g.q_start, n_q, h, dh, d); // do_h (n_q, d_h)
-            // pd = p ⊙ mask, into ds for now
-            let pd: &[T] = if dropped {
-                scratch.ds.clear();
-                scratch.ds.extend(p.iter().zip(&cache.mask[range.clone()]).map(|(&pv, &m)| pv * m));
-                &scratch.ds
-            } else {
-                p
-            };
-            // forward: o_h = pd · v_h  ⇒  dv_h = pdᵀ · do_h
-            reset(&mut scratch.dvh, n_k * dh);
-            T::gemm(n_k, dh, n_q, T::ONE, pd, Trans::T, &scratch.oh, Trans::N, T::ZERO, &mut scratch.dvh);
-            scatter_head(dv, &scratch.dvh, g.k_start, h, dh, d, true);
-            // ⇒ dpd (n_q, n_k) = do_h · v_hᵀ (into s)
-            reset(&mut scratch.s, n_q * n_k);
-            T::gemm(n_q, n_k, dh, T::ONE, &scratch.oh, Trans::N, &scratch.vh, Trans::T, T::ZERO, &mut scratch.s);
-            // forward: pd = p ⊙ mask  ⇒  dp = dpd ⊙ mask
-            if dropped {
-                for (s, &m) in scratch.s.iter_mut().zip(&cache.mask[range.clone()]) {
-                    *s *= m;
+        for i in 0..n_q {
+            let (qr, nv) = (g.q_start + i, g.n_valid(i));
+            for h in 0..n_heads {
+                let row = off + (h * n_q + i) * n_k;
+                let p = &cache.probs[row..row + nv];
+                let do_i = head(dout, qr, h, dh, d);
+                // forward: o_i = Σ_j pd_j v_j  ⇒  dv_j += pd_j · do_i, dpd_j = ⟨do_i, v_j⟩
+                reset(&mut scratch.dp, nv);
+                for j in 0..nv {
+                    let kr = g.k_start + j;
+                    let pd = if dropped {
+                        p[j] * cache.mask[row + j]
+                    } else {
+                        p[j]
+                    };
+                    T::axpy(head_mut(dv, kr, h, dh, d), pd, do_i);
+                    scratch.dp[j] = T::dot(do_i, head(v, kr, h, dh, d));
+                }
+                // forward: pd = p ⊙ mask  ⇒  dp = dpd ⊙ mask
+                if dropped {
+                    for (dp, &m) in scratch.dp.iter_mut().zip(&cache.mask[row..row + nv]) {
+                        *dp *= m;
+                    }
+                }
+                // forward: p = softmax(s)  ⇒  ds = p ⊙ (dp − ⟨p, dp⟩), O(n_k) (into s)
+                reset(&mut scratch.s, nv);
+                T::softmax_backward(&mut scratch.s, &scratch.dp, p, 0..nv);
+                // forward: s_j = scale · ⟨q_i, k_j⟩  ⇒  dq_i += scale Σ_j ds_j k_j, dk_j += scale ds_j q_i
+                let qh = head(q, qr, h, dh, d);
+                for j in 0..nv {
+                    let kr = g.k_start + j;
+                    let ds = scale * scratch.s[j];
+                    T::axpy(head_mut(dq, qr, h, dh, d), ds, head(k, kr, h, dh, d));
+                    T::axpy(head_mut(dk, kr, h, dh, d), ds, qh);
                 }
             }
-            // forward: p_row = softmax(s_row over valid)  ⇒  ds = p ⊙ (dp − ⟨p, dp⟩), O(n_k) per row
-            reset(&mut scratch.ds, n_q * n_k);
-            for i in 0..n_q {
-                let row = i * n_k..(i + 1) * n_k;
-                T::softmax_backward(&mut scratch.ds[row.clone()], &scratch.s[row.clone()], &p[row], 0..g.n_valid(i));
-            }
-            // forward: s = scale · q_h · k_hᵀ  ⇒  dq_h = scale · ds · k_h, dk_h = scale · dsᵀ · q_h
-            reset(&mut scratch.dqh, n_q * dh);
-            T::gemm(n_q, dh, n_k, scale, &scratch.ds, Trans::N, &scratch.kh, Trans::N, T::ZERO, &mut scratch.dqh);
-            scatter_head(dq, &scratch.dqh, g.q_start, h, dh, d, true);
-            reset(&mut scratch.dkh, n_k * dh);
-            T::gemm(n_k, dh, n_q, scale, &scratch.ds, Trans::T, &scratch.qh, Trans::N, T::ZERO, &mut scratch.dkh);
-            scatter_head(dk, &scratch.dkh, g.k_start, h, dh, d, true);
         }
     }
 }
@@ -244,7 +258,14 @@ mod tests {
     use super::*;
 
     fn one_group(n: usize) -> AttnGroup {
-        AttnGroup { q_start: 0, n_q: n, k_start: 0, n_k: n, seq: 0, pos0: 0 }
+        AttnGroup {
+            q_start: 0,
+            n_q: n,
+            k_start: 0,
+            n_k: n,
+            seq: 0,
+            pos0: 0,
+        }
     }
 
     #[test]
@@ -255,11 +276,25 @@ mod tests {
         let q = [1.0, 1.0];
         let k = [0.0, 3f64.ln()];
         let v = [2.0, 6.0];
-        let dims = AttnDims { d: 1, n_heads: 1, pos_cap: 2 };
+        let dims = AttnDims {
+            d: 1,
+            n_heads: 1,
+            pos_cap: 2,
+        };
         let mut out = [f64::NAN; 2];
         let mut cache = AttnCache::default();
         let mut scratch = AttnScratch::default();
-        attention_forward(&mut out, &mut cache, &q, &k, &v, &[one_group(2)], dims, None, &mut scratch);
+        attention_forward(
+            &mut out,
+            &mut cache,
+            &q,
+            &k,
+            &v,
+            &[one_group(2)],
+            dims,
+            None,
+            &mut scratch,
+        );
         assert!((out[0] - 2.0).abs() < 1e-14);
         assert!((out[1] - (0.5 + 4.5)).abs() < 1e-14);
         assert_eq!(cache.probs[1], 0.0, "query 0 must not see key 1");
@@ -268,7 +303,19 @@ mod tests {
         // ds1 = p ⊙ (dp − ⟨p, dp⟩) = (1/4·(2−5), 3/4·(6−5)) = (−3/4, 3/4);
         // dq1 = ds1 · k = 3/4·ln 3; dk = ds1 · q1 = (−3/4, 3/4).
         let (mut dq, mut dk, mut dv) = ([0.0; 2], [0.0; 2], [0.0; 2]);
-        attention_backward(&mut dq, &mut dk, &mut dv, &[0.0, 1.0], &q, &k, &v, &cache, &[one_group(2)], dims, &mut scratch);
+        attention_backward(
+            &mut dq,
+            &mut dk,
+            &mut dv,
+            &[0.0, 1.0],
+            &q,
+            &k,
+            &v,
+            &cache,
+            &[one_group(2)],
+            dims,
+            &mut scratch,
+        );
         assert!((dv[0] - 0.25).abs() < 1e-14 && (dv[1] - 0.75).abs() < 1e-14);
         assert!(dq[0].abs() < 1e-14 && (dq[1] - 0.75 * 3f64.ln()).abs() < 1e-14);
         assert!((dk[0] + 0.75).abs() < 1e-14 && (dk[1] - 0.75).abs() < 1e-14);
@@ -278,16 +325,53 @@ mod tests {
     fn last_query_group_equals_last_row_of_full_group() {
         // A group with only the last query must give the full group's last row.
         let (n, d) = (4, 4);
-        let q: Vec<f64> = (0..n * d).map(|i| ((i * 7 % 11) as f64 - 5.0) / 5.0).collect();
-        let k: Vec<f64> = (0..n * d).map(|i| ((i * 3 % 13) as f64 - 6.0) / 6.0).collect();
-        let v: Vec<f64> = (0..n * d).map(|i| ((i * 5 % 9) as f64 - 4.0) / 4.0).collect();
-        let dims = AttnDims { d, n_heads: 2, pos_cap: n };
+        let q: Vec<f64> = (0..n * d)
+            .map(|i| ((i * 7 % 11) as f64 - 5.0) / 5.0)
+            .collect();
+        let k: Vec<f64> = (0..n * d)
+            .map(|i| ((i * 3 % 13) as f64 - 6.0) / 6.0)
+            .collect();
+        let v: Vec<f64> = (0..n * d)
+            .map(|i| ((i * 5 % 9) as f64 - 4.0) / 4.0)
+            .collect();
+        let dims = AttnDims {
+            d,
+            n_heads: 2,
+            pos_cap: n,
+        };
         let mut scratch = AttnScratch::default();
         let mut full = vec![0.0; n * d];
-        attention_forward(&mut full, &mut AttnCache::default(), &q, &k, &v, &[one_group(n)], dims, None, &mut scratch);
+        attention_forward(
+            &mut full,
+            &mut AttnCache::default(),
+            &q,
+            &k,
+            &v,
+            &[one_group(n)],
+            dims,
+            None,
+            &mut scratch,
+        );
         let mut last = vec![0.0; d];
-        let g = AttnGroup { q_start: 0, n_q: 1, k_start: 0, n_k: n, seq: 0, pos0: 0 };
-        attention_forward(&mut last, &mut AttnCache::default(), &q[(n - 1) * d..], &k, &v, &[g], dims, None, &mut scratch);
+        let g = AttnGroup {
+            q_start: 0,
+            n_q: 1,
+            k_start: 0,
+            n_k: n,
+            seq: 0,
+            pos0: 0,
+        };
+        attention_forward(
+            &mut last,
+            &mut AttnCache::default(),
+            &q[(n - 1) * d..],
+            &k,
+            &v,
+            &[g],
+            dims,
+            None,
+            &mut scratch,
+        );
         for (a, b) in last.iter().zip(&full[(n - 1) * d..]) {
             assert!((a - b).abs() < 1e-14);
         }

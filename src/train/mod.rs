@@ -15,10 +15,12 @@
 //! assert!(outcome.test.ndcg(10).unwrap() >= 0.0);
 //! ```
 
+mod checkpoint;
 mod config;
 mod evaluate;
 mod trainer;
 
+pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use config::TrainConfig;
 pub use evaluate::{evaluate, SampleScorer};
 pub use trainer::{finish, run, train, EpochLog, Progress, TrainError, TrainOutcome, TrainState};

@@ -35,19 +35,29 @@ pub(crate) fn store(chunk: &mut [f32], v: Lanes) {
     chunk.copy_from_slice(v.as_array());
 }
 
-/// Loads a tail of fewer than [`LANES`] floats, padding with `fill`.
+/// Loads a tail of fewer than [`LANES`] floats, padding with `fill`. Written
+/// as a fixed-trip select loop (compiled to a masked load) rather than a
+/// copy, which would become a `memcpy` call and force every live vector
+/// register of the caller onto the stack.
 #[inline(always)]
 pub(crate) fn load_padded(part: &[f32], fill: f32) -> Lanes {
     let mut array = [fill; LANES];
-    array[..part.len()].copy_from_slice(part);
+    for (i, slot) in array.iter_mut().enumerate() {
+        if i < part.len() {
+            *slot = part[i];
+        }
+    }
     Lanes::new(array)
 }
 
-/// Stores the first `part.len()` (< [`LANES`]) lanes of `v`.
+/// Stores the first `part.len()` (< [`LANES`]) lanes of `v` (a fixed-trip
+/// loop, for the same reason as [`load_padded`]).
 #[inline(always)]
 pub(crate) fn store_part(part: &mut [f32], v: Lanes) {
-    let n = part.len();
-    part.copy_from_slice(&v.as_array()[..n]);
+    let lanes = v.as_array();
+    for (i, slot) in part.iter_mut().enumerate().take(LANES) {
+        *slot = lanes[i];
+    }
 }
 
 /// Largest lane of `v` (the lanes hold no NaN in our uses).
@@ -113,6 +123,7 @@ pub(crate) fn exp(x: Lanes) -> Lanes {
 ///
 /// # Panics
 /// If `a.len() != b.len()`.
+#[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: length mismatch");
     let mut acc = [Lanes::ZERO; ACCUMULATORS];
@@ -186,6 +197,7 @@ pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
 }
 
 /// Σ xᵢ in [`ACCUMULATORS`]×[`LANES`] partial sums (0 for an empty slice).
+#[inline]
 pub fn sum(x: &[f32]) -> f32 {
     let mut acc = [Lanes::ZERO; ACCUMULATORS];
     let mut chunks = x.chunks_exact(STRIDE);
@@ -204,6 +216,7 @@ pub fn sum(x: &[f32]) -> f32 {
 
 /// max xᵢ, seeded with −∞ (so an empty slice gives −∞). Which value wins
 /// when NaN is present is unspecified.
+#[inline]
 pub fn max(x: &[f32]) -> f32 {
     let mut acc = [Lanes::splat(f32::NEG_INFINITY); ACCUMULATORS];
     let mut chunks = x.chunks_exact(STRIDE);

@@ -1,0 +1,116 @@
+//! Model and training settings from a TOML/JSON file plus command-line
+//! overrides.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use dtrec::model::ModelConfig;
+use dtrec::train::TrainConfig;
+use serde::Deserialize;
+
+/// A config file: `[model]` (ModelConfig fields except `n_items`, which
+/// comes from the data) and `[train]` (TrainConfig fields).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    model: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    train: TrainConfig,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// TOML or JSON file with `[model]` and `[train]` sections.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Model width d.
+    #[arg(long)]
+    pub d: Option<usize>,
+    #[arg(long)]
+    pub layers: Option<usize>,
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Feed-forward inner width.
+    #[arg(long)]
+    pub inner: Option<usize>,
+    /// Hidden and attention dropout.
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Longest history kept, L.
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Softmax temperature τ.
+    #[arg(long)]
+    pub tau: Option<f64>,
+    /// Maximum epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Early-stopping patience in epochs.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Exclude history items from the ranking in evaluation.
+    #[arg(long)]
+    pub mask_history: bool,
+}
+
+impl ConfigArgs {
+    /// The model and training configuration for `n_items` items.
+    pub fn resolve(&self, n_items: usize) -> Result<(ModelConfig, TrainConfig), String> {
+        let file = match &self.config {
+            None => ConfigFile::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let parsed = if path.extension().is_some_and(|e| e == "json") {
+                    serde_json::from_str(&text).map_err(|e| e.to_string())
+                } else {
+                    toml::from_str(&text).map_err(|e| e.to_string())
+                };
+                parsed.map_err(|e| format!("{}: {e}", path.display()))?
+            }
+        };
+        let mut model = file.model;
+        model.insert("n_items".into(), n_items.into());
+        let set = |m: &mut serde_json::Map<String, serde_json::Value>,
+                   key: &str,
+                   v: Option<serde_json::Value>| {
+            if let Some(v) = v {
+                m.insert(key.into(), v);
+            }
+        };
+        set(&mut model, "d", self.d.map(Into::into));
+        set(&mut model, "n_layers", self.layers.map(Into::into));
+        set(&mut model, "n_heads", self.heads.map(Into::into));
+        set(&mut model, "inner", self.inner.map(Into::into));
+        set(&mut model, "dropout", self.dropout.map(Into::into));
+        set(&mut model, "attn_dropout", self.dropout.map(Into::into));
+        set(&mut model, "max_len", self.max_len.map(Into::into));
+        set(&mut model, "tau", self.tau.map(Into::into));
+        let model: ModelConfig = serde_json::from_value(serde_json::Value::Object(model))
+            .map_err(|e| format!("model config: {e}"))?;
+        model.validate().map_err(|e| e.to_string())?;
+        let mut train = file.train;
+        train.max_epochs = self.epochs.unwrap_or(train.max_epochs);
+        train.batch_size = self.batch_size.unwrap_or(train.batch_size);
+        train.lr = self.lr.unwrap_or(train.lr);
+        train.weight_decay = self.weight_decay.unwrap_or(train.weight_decay);
+        train.patience = self.patience.unwrap_or(train.patience);
+        train.seed = self.seed.unwrap_or(train.seed);
+        train.threads = self.threads.or(train.threads);
+        train.mask_history |= self.mask_history;
+        train.validate()?;
+        Ok((model, train))
+    }
+}

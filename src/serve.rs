@@ -1,0 +1,297 @@
+//! Serving: a trained model with its item vocabulary, loaded from one model
+//! file, answering `recommend(history, k)` in external item ids.
+//!
+//! ```
+//! use dtrec::model::{ModelConfig, Sasrec};
+//! use dtrec::serve::{RecommendOptions, Recommender};
+//! let model = Sasrec::new(ModelConfig { d: 8, inner: 16, max_len: 5, ..ModelConfig::sasrec(4) }, 1).unwrap();
+//! let vocab = vec!["apple".into(), "pear".into(), "fig".into(), "kiwi".into()];
+//! let rec = Recommender::new(model, vocab).unwrap();
+//! let path = std::env::temp_dir().join(format!("dtrec-doc-{}.safetensors", std::process::id()));
+//! rec.save(&path).unwrap();
+//! let rec = Recommender::load(&path).unwrap();
+//! let top = rec.recommend(&["apple", "fig"], 2, &RecommendOptions::default()).unwrap();
+//! assert_eq!(top.len(), 2);
+//! assert!(top.iter().all(|r| r.item != "apple" && r.item != "fig")); // seen items excluded by default
+//! # std::fs::remove_file(&path).unwrap();
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+use crate::eval::{self, BatchScorer, ItemVocab, Recommendation};
+use crate::io::{ModelFile, ModelFileError, ModelFileErrorKind, NamedTensor, KIND_MODEL};
+use crate::model::{ModelConfig, Params, Sasrec, SeqBatch};
+
+/// The model's tensors as named file tensors (prefixed by `prefix`).
+pub fn params_to_tensors(params: &Params<f32>, prefix: &str) -> Vec<NamedTensor> {
+    params
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            NamedTensor::new(format!("{prefix}{name}"), t.shape.clone(), t.data.clone())
+        })
+        .collect()
+}
+
+/// Parameters for `config` read from the tensors `prefix + name` of `file`,
+/// each checked to have the shape the config implies.
+pub fn params_from_file(
+    file: &ModelFile,
+    config: &ModelConfig,
+    prefix: &str,
+) -> Result<Params<f32>, ModelFileError> {
+    let mut params = Params::zeros(config);
+    for (name, tensor) in params.tensors_mut() {
+        let stored = file.expect_tensor(&format!("{prefix}{name}"), &tensor.shape)?;
+        tensor.data.copy_from_slice(&stored.data);
+    }
+    Ok(params)
+}
+
+/// The model configuration stored in `file`, parsed and validated.
+pub fn config_from_file(file: &ModelFile) -> Result<ModelConfig, ModelFileError> {
+    let invalid = |reason: String| {
+        ModelFileError::new(ModelFileErrorKind::InvalidField {
+            field: "config",
+            reason,
+        })
+    };
+    let config: ModelConfig =
+        serde_json::from_str(&file.config_json).map_err(|e| invalid(e.to_string()))?;
+    config.validate().map_err(|e| invalid(e.to_string()))?;
+    if file.item_vocab.len() != config.n_items {
+        return Err(invalid(format!(
+            "n_items is {} but the vocabulary has {} ids",
+            config.n_items,
+            file.item_vocab.len()
+        )));
+    }
+    Ok(config)
+}
+
+/// Why serving failed.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The model file could not be read or does not hold a valid model.
+    File(ModelFileError),
+    /// The request or the vocabulary was rejected (unknown item, NaN scores, …).
+    Request(eval::ServeError),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::File(e) => write!(f, "{e}"),
+            ServeError::Request(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+impl From<ModelFileError> for ServeError {
+    fn from(e: ModelFileError) -> Self {
+        ServeError::File(e)
+    }
+}
+
+impl From<eval::ServeError> for ServeError {
+    fn from(e: eval::ServeError) -> Self {
+        ServeError::Request(e)
+    }
+}
+
+/// Options of a recommendation request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecommendOptions {
+    /// Leave the history's items out of the results (default: yes).
+    pub exclude_seen: bool,
+    /// Ignore history items the model does not know instead of failing.
+    pub skip_unknown: bool,
+}
+
+impl Default for RecommendOptions {
+    fn default() -> Self {
+        RecommendOptions {
+            exclude_seen: true,
+            skip_unknown: false,
+        }
+    }
+}
+
+/// Users per scoring batch in [`Recommender::recommend_batch`].
+const SERVE_BATCH: usize = 64;
+
+/// A model ready to serve: parameters plus the external item ids.
+#[derive(Clone, Debug)]
+pub struct Recommender {
+    model: Sasrec,
+    vocab: ItemVocab,
+}
+
+impl Recommender {
+    /// Pairs a model with its vocabulary (`vocab[i]` ↔ dense item `i + 1`).
+    pub fn new(model: Sasrec, vocab: Vec<String>) -> Result<Self, ServeError> {
+        let vocab = ItemVocab::new(vocab)?;
+        let n = model.config().n_items;
+        if vocab.len() != n {
+            return Err(eval::ServeError::ScoreLength {
+                vocab: vocab.len(),
+                scores: n,
+            }
+            .into());
+        }
+        Ok(Recommender { model, vocab })
+    }
+
+    /// Loads and validates a model file (see [`crate::io`]): every tensor's
+    /// shape is checked against the stored configuration before use.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ServeError> {
+        let path = path.as_ref();
+        let file = ModelFile::read(path)?;
+        Self::from_file(&file).map_err(|e| match e {
+            ServeError::File(e) => ServeError::File(e.in_file(path)),
+            other => other,
+        })
+    }
+
+    /// A recommender from an already-read model file.
+    pub fn from_file(file: &ModelFile) -> Result<Self, ServeError> {
+        file.expect_kind(KIND_MODEL)?;
+        let config = config_from_file(file)?;
+        let params = params_from_file(file, &config, "")?;
+        let expected = params.tensors().len();
+        if file.tensors.len() != expected {
+            let reason = format!(
+                "{} tensors where the model has {expected}",
+                file.tensors.len()
+            );
+            return Err(ModelFileError::new(ModelFileErrorKind::Container { reason }).into());
+        }
+        let model = Sasrec::from_params(config, params).map_err(|e| {
+            ModelFileError::new(ModelFileErrorKind::InvalidField {
+                field: "config",
+                reason: e.to_string(),
+            })
+        })?;
+        Self::new(model, file.item_vocab.clone())
+    }
+
+    /// The model file of this recommender.
+    pub fn to_file(&self) -> ModelFile {
+        let config = serde_json::to_string(self.model.config()).expect("a config serializes");
+        let vocab = self.vocab.external_ids().to_vec();
+        ModelFile::new(
+            KIND_MODEL,
+            config,
+            vocab,
+            "{}",
+            params_to_tensors(&self.model.params, ""),
+        )
+    }
+
+    /// Writes the model file atomically (temp file + rename).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ModelFileError> {
+        self.to_file().write(path)
+    }
+
+    pub fn model(&self) -> &Sasrec {
+        &self.model
+    }
+
+    /// External item ids; entry i is dense item i + 1.
+    pub fn vocab(&self) -> &[String] {
+        self.vocab.external_ids()
+    }
+
+    /// Dense ids of a history, oldest first.
+    fn dense_history(&self, history: &[&str], skip_unknown: bool) -> Result<Vec<u32>, ServeError> {
+        if skip_unknown {
+            Ok(history
+                .iter()
+                .filter_map(|item| self.vocab.dense_id(item))
+                .collect())
+        } else {
+            Ok(self.vocab.to_dense(history)?)
+        }
+    }
+
+    /// The `k` best next items after `history` (external ids, oldest first;
+    /// only the last `max_len` are used), best first, ties by the smaller
+    /// dense id.
+    pub fn recommend(
+        &self,
+        history: &[&str],
+        k: usize,
+        options: &RecommendOptions,
+    ) -> Result<Vec<Recommendation>, ServeError> {
+        Ok(self
+            .recommend_batch(&[history.to_vec()], k, options)?
+            .pop()
+            .expect("one row per history"))
+    }
+
+    /// [`recommend`](Self::recommend) for many users at once, scored in
+    /// parallel batches; results in input order, independent of the thread
+    /// count.
+    pub fn recommend_batch(
+        &self,
+        histories: &[Vec<&str>],
+        k: usize,
+        options: &RecommendOptions,
+    ) -> Result<Vec<Vec<Recommendation>>, ServeError> {
+        let dense: Vec<Vec<u32>> = histories
+            .iter()
+            .map(|h| self.dense_history(h, options.skip_unknown))
+            .collect::<Result<_, _>>()?;
+        let scorer = HistoryScorer {
+            model: &self.model,
+            histories: &dense,
+        };
+        let exclude = |u: usize| {
+            if options.exclude_seen {
+                dense[u].as_slice()
+            } else {
+                &[]
+            }
+        };
+        Ok(eval::recommend_batch(
+            &scorer,
+            &self.vocab,
+            dense.len(),
+            k,
+            SERVE_BATCH,
+            exclude,
+        )?)
+    }
+}
+
+/// Scores dense histories (row b ↔ `histories[users[b]]`) with a model.
+struct HistoryScorer<'a> {
+    model: &'a Sasrec,
+    histories: &'a [Vec<u32>],
+}
+
+impl BatchScorer for HistoryScorer<'_> {
+    fn num_items(&self) -> usize {
+        self.model.config().n_items
+    }
+
+    fn score_batch(&self, users: &[usize], out: &mut [f32]) {
+        let cfg = self.model.config();
+        let l = cfg.max_len;
+        let mut items = vec![0u32; users.len() * l];
+        let mut lengths = Vec::with_capacity(users.len());
+        for (row, &u) in items.chunks_mut(l).zip(users) {
+            let h = &self.histories[u];
+            let kept = &h[h.len().saturating_sub(l)..];
+            row[l - kept.len()..].copy_from_slice(kept);
+            lengths.push(kept.len() as u32);
+        }
+        let seqs = SeqBatch::new(items, lengths, l, cfg.n_items)
+            .expect("dense ids come from the vocabulary");
+        let hidden = self.model.encode_batch(&seqs);
+        self.model.score_items(out, &hidden);
+    }
+}
