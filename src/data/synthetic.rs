@@ -223,7 +223,9 @@ impl SyntheticConfig {
             }
             let len = self.min_len + rng.below((span - self.min_len + 1) as u64) as usize;
             let name = format!("u{user}");
-            let gaps: Vec<i64> = (0..len).map(|_| 60 + rng.below(3 * 86_400) as i64).collect();
+            let gaps: Vec<i64> = (0..len)
+                .map(|_| 60 + rng.below(3 * 86_400) as i64)
+                .collect();
             let duration: i64 = gaps.iter().sum();
             let mut time = rng.below((YEAR - duration).max(1) as u64) as i64;
             for gap in gaps {
