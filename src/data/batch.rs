@@ -79,7 +79,9 @@ impl Batch {
     }
 
     /// Like [`assemble`](Self::assemble), filling rows in parallel with rayon;
-    /// the result is identical.
+    /// the result is identical. Only worth it for large batches: at
+    /// `(B, L) = (256, 50)` the serial path takes ~18 µs and this one ~48 µs
+    /// on 2 cores (`cargo bench --bench data_load`).
     pub fn assemble_parallel(
         data: &Interactions,
         samples: &[Sample],

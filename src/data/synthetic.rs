@@ -25,9 +25,11 @@
 //!   interest. Every user, at each step with probability `noise_prob`, emits
 //!   a globally popularity-drawn item instead (cursor unchanged).
 //! * **Lengths and times.** Sequence lengths are uniform in
-//!   `[min_len, 2·mean_len − min_len]`. Timestamps are integers (seconds):
-//!   each user starts uniformly within the first 180 days and waits 60 s to
-//!   3 days between events, so the global temporal split also works.
+//!   `[min_len, 2·mean_len − min_len]`. Timestamps are integers (seconds)
+//!   on a one-year clock: a user waits 60 s to 3 days between events, and
+//!   the whole sequence is shifted to start uniformly at random among the
+//!   starts that end it within the year. Events are thus spread over the
+//!   year, so the global temporal split has data in every period.
 //!
 //! External ids are strings: users `"u0"`, `"u1"`, …; item `"g+1"` for tree
 //! index `g = (c·S + s)·M + p`. Internal ids follow first appearance as for
@@ -120,6 +122,9 @@ pub struct SyntheticDataset {
     /// Global sub-category index `c·S + s` of each internal item id; entry 0 is `u32::MAX`.
     pub item_subcategory: Vec<u32>,
 }
+
+/// Length of the synthetic clock in seconds.
+const YEAR: i64 = 365 * 86_400;
 
 /// Zipf(1) weights `1/(k+1)` for `n` ranks.
 fn zipf(n: usize) -> Vec<f64> {
@@ -218,8 +223,12 @@ impl SyntheticConfig {
             }
             let len = self.min_len + rng.below((span - self.min_len + 1) as u64) as usize;
             let name = format!("u{user}");
-            let mut time: i64 = rng.below(180 * 86_400) as i64;
-            for _ in 0..len {
+            let gaps: Vec<i64> = (0..len)
+                .map(|_| 60 + rng.below(3 * 86_400) as i64)
+                .collect();
+            let duration: i64 = gaps.iter().sum();
+            let mut time = rng.below((YEAR - duration).max(1) as u64) as i64;
+            for gap in gaps {
                 let item = if rng.next_f64() < self.noise_prob {
                     let sc = rng.weighted(&subcat_weight);
                     global_item(sc, rng.weighted(&item_weight))
@@ -245,7 +254,7 @@ impl SyntheticConfig {
                         }
                     }
                 };
-                time += 60 + rng.below(3 * 86_400) as i64;
+                time += gap;
                 builder
                     .push(
                         &name,
@@ -361,6 +370,17 @@ mod tests {
             .filter(|&&k| k == UserKind::Complex)
             .count();
         assert!((1300..1700).contains(&complex), "{complex}");
+    }
+
+    #[test]
+    fn temporal_split_has_data_in_every_period() {
+        let d = default_dataset();
+        let split = crate::data::temporal_split(&d.interactions, &Default::default()).unwrap();
+        let total = (split.train.len() + split.valid.len() + split.test.len()) as f64;
+        // Events are spread over the year: each 10% period holds ~5-10% of samples.
+        assert!(split.valid.len() as f64 > 0.05 * total, "{split}");
+        assert!(split.test.len() as f64 > 0.04 * total, "{split}");
+        assert!(split.train.len() as f64 > 0.7 * total, "{split}");
     }
 
     #[test]
