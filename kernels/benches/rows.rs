@@ -309,6 +309,7 @@ fn main() {
     // Small samples keep the whole run well under 3 minutes on 2 cores;
     // each measurement still covers tens to thousands of kernel calls.
     let mut c = Criterion::default()
+        .without_plots()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(800))
