@@ -173,8 +173,16 @@ pub fn layernorm_backward(
     for (((dx, dy), x), (mu, rs)) in pairs.zip(mean.chunks_exact(2).zip(rstd.chunks_exact(2))) {
         let (dx0, dx1) = dx.split_at_mut(d);
         let ((dy0, dy1), (x0, x1)) = (dy.split_at(d), x.split_at(d));
-        let c0 = RowConstants::new(dy0, x0, gamma, mu[0], rs[0], inv_d);
-        let c1 = RowConstants::new(dy1, x1, gamma, mu[1], rs[1], inv_d);
+        let [c0, c1] = RowConstants::pair(
+            dy0,
+            dy1,
+            x0,
+            x1,
+            gamma,
+            [mu[0], mu[1]],
+            [rs[0], rs[1]],
+            inv_d,
+        );
         backward_pass2(
             [dx0, dx1],
             dgamma,
@@ -268,6 +276,52 @@ struct RowConstants {
 }
 
 impl RowConstants {
+    /// Pass 1 for two rows at once, sharing the γ loads; one lane
+    /// accumulator per sum and row (four independent chains).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn pair(
+        dy0: &[f32],
+        dy1: &[f32],
+        x0: &[f32],
+        x1: &[f32],
+        gamma: &[f32],
+        mu: [f32; 2],
+        rs: [f32; 2],
+        inv_d: f32,
+    ) -> [Self; 2] {
+        let full = gamma.len() - gamma.len() % LANES;
+        if full != gamma.len() {
+            return [
+                Self::new(dy0, x0, gamma, mu[0], rs[0], inv_d),
+                Self::new(dy1, x1, gamma, mu[1], rs[1], inv_d),
+            ];
+        }
+        let (mu0, mu1) = (Lanes::splat(mu[0]), Lanes::splat(mu[1]));
+        let (mut g0, mut gx0, mut g1, mut gx1) =
+            (Lanes::ZERO, Lanes::ZERO, Lanes::ZERO, Lanes::ZERO);
+        let rows = dy0.chunks_exact(LANES).zip(dy1.chunks_exact(LANES));
+        let cols = x0
+            .chunks_exact(LANES)
+            .zip(x1.chunks_exact(LANES))
+            .zip(gamma.chunks_exact(LANES));
+        for ((a0, a1), ((b0, b1), gc)) in rows.zip(cols) {
+            let gam = load(gc);
+            let (t0, t1) = (load(a0) * gam, load(a1) * gam);
+            g0 += t0;
+            g1 += t1;
+            gx0 = t0.mul_add((load(b0) - mu0) * Lanes::splat(rs[0]), gx0);
+            gx1 = t1.mul_add((load(b1) - mu1) * Lanes::splat(rs[1]), gx1);
+        }
+        let make = |g: Lanes, gx: Lanes, mu: f32, rs: f32| RowConstants {
+            mu: Lanes::splat(mu),
+            rs: Lanes::splat(rs),
+            mean_g: Lanes::splat(g.reduce_add() * inv_d),
+            mean_gx: Lanes::splat(gx.reduce_add() * inv_d),
+        };
+        [make(g0, gx0, mu[0], rs[0]), make(g1, gx1, mu[1], rs[1])]
+    }
+
     #[inline(always)]
     fn new(dy: &[f32], x: &[f32], gamma: &[f32], mu: f32, rs: f32, inv_d: f32) -> Self {
         let (mean_g, mean_gx) = backward_row_means(dy, x, gamma, mu, rs, inv_d);
