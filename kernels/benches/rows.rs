@@ -7,12 +7,83 @@
 //! Run: `cargo bench -p dtrec-kernels --bench rows`. Group names are
 //! `<kernel>/<shape>`, the two functions `twin` and `simd`; the SIMD/twin
 //! ratio is twin time ÷ simd time.
+//!
+//! Clock: on Linux the bench measures the benchmarking thread's CPU time
+//! (`CLOCK_THREAD_CPUTIME_ID`) by default, because the machines we share
+//! run several jobs per core and wall-clock time then mostly measures the
+//! scheduler; alone on a core both clocks agree. `DTREC_BENCH_CLOCK=wall`
+//! switches to criterion's wall clock. The first line printed names the SIMD
+//! path and the clock.
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use criterion::measurement::Measurement;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use dtrec_kernels::{reference as twin, simd, AdamStep};
+
+/// Thread CPU time as a criterion measurement (Linux, 64-bit).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+mod thread_cpu {
+    use std::time::Duration;
+
+    use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+
+    /// `struct timespec` on 64-bit Linux.
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+
+    extern "C" {
+        fn clock_gettime(clock_id: i32, tp: *mut Timespec) -> i32;
+    }
+
+    /// `CLOCK_THREAD_CPUTIME_ID` from `<time.h>` on Linux.
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+
+    /// CPU time consumed by the calling thread so far.
+    pub fn now() -> Duration {
+        let mut ts = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a live, writable `struct timespec` for the whole
+        // call, and clock_gettime writes only that struct.
+        let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    /// Criterion measurement reading [`now`]; values format like durations.
+    pub struct ThreadCpuTime {
+        pub wall: WallTime,
+    }
+
+    impl Measurement for ThreadCpuTime {
+        type Intermediate = Duration;
+        type Value = Duration;
+        fn start(&self) -> Duration {
+            now()
+        }
+        fn end(&self, started: Duration) -> Duration {
+            now().saturating_sub(started)
+        }
+        fn add(&self, v1: &Duration, v2: &Duration) -> Duration {
+            *v1 + *v2
+        }
+        fn zero(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn to_f64(&self, value: &Duration) -> f64 {
+            value.as_nanos() as f64
+        }
+        fn formatter(&self) -> &dyn ValueFormatter {
+            self.wall.formatter()
+        }
+    }
+}
 
 /// Rows of the model's activations: batch 256 × sequence length 50.
 const ROWS: usize = 256 * 50;
@@ -36,15 +107,17 @@ fn data(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
-
-fn group<'a>(c: &'a mut Criterion, name: &str, elements: usize) -> Group<'a> {
+fn group<'a, M: Measurement>(
+    c: &'a mut Criterion<M>,
+    name: &str,
+    elements: usize,
+) -> BenchmarkGroup<'a, M> {
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(elements as u64));
     g
 }
 
-fn vector_ops(c: &mut Criterion) {
+fn vector_ops<M: Measurement>(c: &mut Criterion<M>) {
     let n = ROWS * D;
     let (x, y0) = (data(n, 1, 1.0), data(n, 2, 1.0));
     let shape = format!("{ROWS}x{D}");
@@ -112,7 +185,7 @@ fn vector_ops(c: &mut Criterion) {
     g.finish();
 }
 
-fn softmax(c: &mut Criterion) {
+fn softmax<M: Measurement>(c: &mut Criterion<M>) {
     let n = ROWS * D;
     let x = data(n, 3, 4.0);
     let mut out = vec![0.0f32; n];
@@ -162,7 +235,7 @@ fn softmax(c: &mut Criterion) {
     g.finish();
 }
 
-fn layernorm(c: &mut Criterion) {
+fn layernorm<M: Measurement>(c: &mut Criterion<M>) {
     let n = ROWS * D;
     let x = data(n, 5, 2.0);
     let (gamma, beta) = (data(D, 6, 1.0), data(D, 7, 1.0));
@@ -205,7 +278,7 @@ fn layernorm(c: &mut Criterion) {
     g.finish();
 }
 
-fn gelu(c: &mut Criterion) {
+fn gelu<M: Measurement>(c: &mut Criterion<M>) {
     let n = ROWS * D;
     let x = data(n, 9, 4.0);
     let mut out = vec![0.0f32; n];
@@ -231,7 +304,7 @@ fn gelu(c: &mut Criterion) {
     g.finish();
 }
 
-fn cross_entropy(c: &mut Criterion) {
+fn cross_entropy<M: Measurement>(c: &mut Criterion<M>) {
     type CrossEntropy = fn(Option<&mut [f32]>, &[f32], usize, f32) -> f32;
     let kernels: [(&str, CrossEntropy); 2] = [
         ("twin", twin::xent::cross_entropy::<f32>),
@@ -277,7 +350,7 @@ fn cross_entropy(c: &mut Criterion) {
     }
 }
 
-fn adam(c: &mut Criterion) {
+fn adam<M: Measurement>(c: &mut Criterion<M>) {
     let n = ROWS * D;
     let grad = data(n, 13, 1.0);
     let (mut param, mut m, mut v) = (data(n, 14, 1.0), vec![0.0f32; n], vec![0.0f32; n]);
@@ -301,18 +374,8 @@ fn adam(c: &mut Criterion) {
     g.finish();
 }
 
-fn main() {
-    println!(
-        "dtrec-kernels rows bench: wide SIMD path = {}",
-        dtrec_kernels::simd_path()
-    );
-    // Small samples keep the whole run well under 3 minutes on 2 cores;
-    // each measurement still covers tens to thousands of kernel calls.
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(800))
-        .configure_from_args();
+/// Every group, under the given criterion configuration.
+fn run_all<M: Measurement>(mut c: Criterion<M>) {
     vector_ops(&mut c);
     softmax(&mut c);
     layernorm(&mut c);
@@ -320,4 +383,34 @@ fn main() {
     cross_entropy(&mut c);
     adam(&mut c);
     c.final_summary();
+}
+
+/// Small samples keep the whole run well under 3 minutes on 2 cores; each
+/// measurement still covers tens to thousands of kernel calls.
+fn configure<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
+    c.without_plots()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(800))
+        .configure_from_args()
+}
+
+fn main() {
+    let path = dtrec_kernels::simd_path();
+    let want_wall = std::env::var("DTREC_BENCH_CLOCK").is_ok_and(|v| v == "wall");
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    if !want_wall {
+        println!("dtrec-kernels rows bench: wide SIMD path = {path}, clock = thread CPU time");
+        let cpu = thread_cpu::ThreadCpuTime {
+            wall: criterion::measurement::WallTime,
+        };
+        return run_all(configure(Criterion::default().with_measurement(cpu)));
+    }
+    let why = if want_wall {
+        "DTREC_BENCH_CLOCK=wall"
+    } else {
+        "thread CPU time unavailable"
+    };
+    println!("dtrec-kernels rows bench: wide SIMD path = {path}, clock = wall ({why})");
+    run_all(configure(Criterion::default()));
 }

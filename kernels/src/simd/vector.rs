@@ -9,9 +9,12 @@
 
 use wide::{f32x8, u32x8};
 
-/// The lane type every `f32` row kernel computes in. `f32x8` is one AVX2
-/// register; on AVX-512 builds `wide::f32x16` was measured as well (see the
-/// report in BENCHMARKS.md) and gave no gain at our short rows.
+/// The lane type every `f32` row kernel computes in: one AVX2 register.
+/// `wide::f32x16` (one AVX-512 register, two AVX2 registers) was measured
+/// too: on an AVX-512 build it made the exp-heavy kernels (GELU, cross
+/// entropy) 1.3–1.6× faster but the short-row softmax/layernorm backward
+/// kernels 5–8% slower, and on AVX2 it was slower or equal except GELU.
+/// One lane type keeps the code simple.
 pub(crate) type Lanes = f32x8;
 /// The unsigned-integer twin of [`Lanes`] (for exponent bit tricks).
 type LaneBits = u32x8;
@@ -107,7 +110,7 @@ pub(crate) fn exp(x: Lanes) -> Lanes {
     p = p.mul_add(r, Lanes::splat(8.333_452e-3));
     p = p.mul_add(r, Lanes::splat(4.166_579_6e-2));
     p = p.mul_add(r, Lanes::splat(1.666_666_5e-1));
-    p = p.mul_add(r, Lanes::splat(5.000_000_1e-1));
+    p = p.mul_add(r, Lanes::splat(0.5)); // Cephes: 5.0000001201e-1, which is 0.5 in f32
     let e_r = p.mul_add(r * r, r) + Lanes::ONE;
     // The low bits of `shifted` are n (two's complement); the bits above
     // the exponent field fall off in the shift.
