@@ -30,18 +30,27 @@ fn batch(lengths: impl Fn(usize) -> usize, seed: u64) -> TrainBatch {
         }
         lens.push(len as u32);
     }
-    let targets = (0..B).map(|b| 1 + rng.below(1, b as u64, N as u64) as u32).collect();
+    let targets = (0..B)
+        .map(|b| 1 + rng.below(1, b as u64, N as u64) as u32)
+        .collect();
     TrainBatch::new(items, lens, targets, L, N).unwrap()
 }
 
 fn train_step(c: &mut Criterion) {
-    println!("kernels: {}; rayon threads: {}", dtrec::kernels::simd_path(), rayon::current_num_threads());
+    println!(
+        "kernels: {}; rayon threads: {}",
+        dtrec::kernels::simd_path(),
+        rayon::current_num_threads()
+    );
     let model = Sasrec::new(ModelConfig::sasrec(N), 1).unwrap();
     let rng = CounterRng::new(9);
     // Beauty training prefixes: about 8.9 items on average, capped at L;
     // drawn here as 1 + geometric-like lengths with that mean.
     let beauty = |b: usize| (1 + (-(1.0 - rng.uniform(5, b as u64)).ln() * 7.9) as usize).min(L);
-    let batches = [("full", batch(|_| L, 3)), ("beauty_lengths", batch(beauty, 4))];
+    let batches = [
+        ("full", batch(|_| L, 3)),
+        ("beauty_lengths", batch(beauty, 4)),
+    ];
     let mut group = c.benchmark_group("train_step_d64_L50_B256_N3416");
     group.sample_size(20);
     group.throughput(Throughput::Elements(B as u64));
@@ -66,11 +75,19 @@ fn train_step(c: &mut Criterion) {
             black_box(model.loss_and_grad(&mut grads, batch, 1000 + s));
         }
         let secs = t0.elapsed().as_secs_f64() / reps as f64;
-        print!("{name}: wall {:.1} ms/step = {:.0} sequences/s", secs * 1e3, B as f64 / secs);
+        print!(
+            "{name}: wall {:.1} ms/step = {:.0} sequences/s",
+            secs * 1e3,
+            B as f64 / secs
+        );
         if let (Some(c0), Some(c1)) = (c0, cpu_seconds()) {
             let cpu = (c1 - c0) / reps as f64;
             let threads = rayon::current_num_threads() as f64;
-            print!("; CPU {:.1} ms/step = {:.0} sequences/s at {threads} threads without contention", cpu * 1e3, B as f64 * threads / cpu);
+            print!(
+                "; CPU {:.1} ms/step = {:.0} sequences/s at {threads} threads without contention",
+                cpu * 1e3,
+                B as f64 * threads / cpu
+            );
         }
         println!();
     }

@@ -6,7 +6,9 @@
 //! `dtrec::nn::gradcheck`.
 
 use dtrec::kernels::rng::CounterRng;
-use dtrec::nn::attention::{attention_backward, attention_forward, AttnCache, AttnDims, AttnGroup, AttnScratch};
+use dtrec::nn::attention::{
+    attention_backward, attention_forward, AttnCache, AttnDims, AttnGroup, AttnScratch,
+};
 use dtrec::nn::block::{Block, BlockCache, BlockDropout, BlockScratch, Queries};
 use dtrec::nn::dropout::{stream_id, DropoutSite, RowId, Site};
 use dtrec::nn::embedding::{embedding_backward, embedding_forward};
@@ -29,36 +31,69 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 }
 
 fn t(shape: &[usize], data: &[f64]) -> Tensor<f64> {
-    Tensor { shape: shape.to_vec(), data: data.to_vec() }
+    Tensor {
+        shape: shape.to_vec(),
+        data: data.to_vec(),
+    }
 }
 
 /// Checks every coordinate of every tensor in `x` against `grads`.
-fn check_all(x: &mut Vec<Vec<f64>>, names: &[&str], grads: &[Vec<f64>], loss: impl Fn(&Vec<Vec<f64>>) -> f64) -> Result<(), TestCaseError> {
+fn check_all(
+    x: &mut Vec<Vec<f64>>,
+    names: &[&str],
+    grads: &[Vec<f64>],
+    loss: impl Fn(&Vec<Vec<f64>>) -> f64,
+) -> Result<(), TestCaseError> {
     for (k, name) in names.iter().enumerate() {
         let n = x[k].len();
-        FdCheck::default().check(name, x, 0..n, &grads[k], |x, i| &mut x[k][i], &loss).map_err(TestCaseError::fail)?;
+        FdCheck::default()
+            .check(name, x, 0..n, &grads[k], |x, i| &mut x[k][i], &loss)
+            .map_err(TestCaseError::fail)?;
     }
     Ok(())
 }
 
 fn block_from(x: &[Vec<f64>], d: usize, inner: usize) -> Block<f64> {
-    let lin = |w: &Vec<f64>, b: &Vec<f64>, i: usize, o: usize| Linear { w: t(&[i, o], w), b: t(&[o], b) };
-    let ln = |g: &Vec<f64>, b: &Vec<f64>| LayerNorm { gamma: t(&[d], g), beta: t(&[d], b) };
+    let lin = |w: &Vec<f64>, b: &Vec<f64>, i: usize, o: usize| Linear {
+        w: t(&[i, o], w),
+        b: t(&[o], b),
+    };
+    let ln = |g: &Vec<f64>, b: &Vec<f64>| LayerNorm {
+        gamma: t(&[d], g),
+        beta: t(&[d], b),
+    };
     Block {
         q: lin(&x[0], &x[1], d, d),
         k: lin(&x[2], &x[3], d, d),
         v: lin(&x[4], &x[5], d, d),
         o: lin(&x[6], &x[7], d, d),
         ln1: ln(&x[8], &x[9]),
-        ffn: FeedForward { ff1: lin(&x[10], &x[11], d, inner), ff2: lin(&x[12], &x[13], inner, d) },
+        ffn: FeedForward {
+            ff1: lin(&x[10], &x[11], d, inner),
+            ff2: lin(&x[12], &x[13], inner, d),
+        },
         ln2: ln(&x[14], &x[15]),
     }
 }
 
 fn block_tensors(b: &Block<f64>) -> Vec<Vec<f64>> {
     [
-        &b.q.w, &b.q.b, &b.k.w, &b.k.b, &b.v.w, &b.v.b, &b.o.w, &b.o.b, &b.ln1.gamma, &b.ln1.beta, &b.ffn.ff1.w, &b.ffn.ff1.b,
-        &b.ffn.ff2.w, &b.ffn.ff2.b, &b.ln2.gamma, &b.ln2.beta,
+        &b.q.w,
+        &b.q.b,
+        &b.k.w,
+        &b.k.b,
+        &b.v.w,
+        &b.v.b,
+        &b.o.w,
+        &b.o.b,
+        &b.ln1.gamma,
+        &b.ln1.beta,
+        &b.ffn.ff1.w,
+        &b.ffn.ff1.b,
+        &b.ffn.ff2.w,
+        &b.ffn.ff2.b,
+        &b.ln2.gamma,
+        &b.ln2.beta,
     ]
     .iter()
     .map(|t| t.data.clone())
@@ -66,22 +101,62 @@ fn block_tensors(b: &Block<f64>) -> Vec<Vec<f64>> {
 }
 
 const BLOCK_NAMES: [&str; 16] = [
-    "q.w", "q.b", "k.w", "k.b", "v.w", "v.b", "o.w", "o.b", "ln1.gamma", "ln1.beta", "ff1.w", "ff1.b", "ff2.w", "ff2.b", "ln2.gamma",
+    "q.w",
+    "q.b",
+    "k.w",
+    "k.b",
+    "v.w",
+    "v.b",
+    "o.w",
+    "o.b",
+    "ln1.gamma",
+    "ln1.beta",
+    "ff1.w",
+    "ff1.b",
+    "ff2.w",
+    "ff2.b",
+    "ln2.gamma",
     "ln2.beta",
 ];
 
 /// Packed rows of sequences with the given lengths: (groups over all rows,
 /// groups with only the last row as query, last rows, row ids, last ids).
 #[allow(clippy::type_complexity)]
-fn layout(lens: &[usize]) -> (Vec<AttnGroup>, Vec<AttnGroup>, Vec<usize>, Vec<RowId>, Vec<RowId>) {
-    let (mut full, mut last, mut last_rows, mut ids, mut last_ids) = (vec![], vec![], vec![], vec![], vec![]);
+fn layout(
+    lens: &[usize],
+) -> (
+    Vec<AttnGroup>,
+    Vec<AttnGroup>,
+    Vec<usize>,
+    Vec<RowId>,
+    Vec<RowId>,
+) {
+    let (mut full, mut last, mut last_rows, mut ids, mut last_ids) =
+        (vec![], vec![], vec![], vec![], vec![]);
     let mut start = 0;
     for (s, &len) in lens.iter().enumerate() {
-        full.push(AttnGroup { q_start: start, n_q: len, k_start: start, n_k: len, seq: s as u32, pos0: 0 });
-        last.push(AttnGroup { q_start: s, n_q: 1, k_start: start, n_k: len, seq: s as u32, pos0: 0 });
+        full.push(AttnGroup {
+            q_start: start,
+            n_q: len,
+            k_start: start,
+            n_k: len,
+            seq: s as u32,
+            pos0: 0,
+        });
+        last.push(AttnGroup {
+            q_start: s,
+            n_q: 1,
+            k_start: start,
+            n_k: len,
+            seq: s as u32,
+            pos0: 0,
+        });
         last_rows.push(start + len - 1);
         ids.extend((0..len as u32).map(|pos| RowId { seq: s as u32, pos }));
-        last_ids.push(RowId { seq: s as u32, pos: len as u32 - 1 });
+        last_ids.push(RowId {
+            seq: s as u32,
+            pos: len as u32 - 1,
+        });
         start += len;
     }
     (full, last, last_rows, ids, last_ids)

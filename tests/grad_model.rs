@@ -29,13 +29,19 @@ fn random_batch(cfg: &ModelConfig, b: usize, seed: u64) -> TrainBatch {
     let mut items = vec![0u32; b * l];
     let mut lengths = vec![];
     for r in 0..b {
-        let len = if r == 0 { 1 + rng.below(1, 0, l as u64) as usize } else { rng.below(1, r as u64, l as u64 + 1) as usize };
+        let len = if r == 0 {
+            1 + rng.below(1, 0, l as u64) as usize
+        } else {
+            rng.below(1, r as u64, l as u64 + 1) as usize
+        };
         for c in l - len..l {
             items[r * l + c] = 1 + rng.below(2, (r * l + c) as u64, cfg.n_items as u64) as u32;
         }
         lengths.push(len as u32);
     }
-    let targets = (0..b).map(|r| 1 + rng.below(3, r as u64, cfg.n_items as u64) as u32).collect();
+    let targets = (0..b)
+        .map(|r| 1 + rng.below(3, r as u64, cfg.n_items as u64) as u32)
+        .collect();
     TrainBatch::new(items, lengths, targets, l, cfg.n_items).unwrap()
 }
 
@@ -48,7 +54,11 @@ fn check_model(model: &mut Model<f64>, batch: &TrainBatch, seed: u64) -> Result<
         return Err(format!("loss_and_grad {loss} vs loss {fwd}"));
     }
     let mut checked = 0;
-    let grads: Vec<(String, Vec<f64>)> = grads.tensors().into_iter().map(|(n, t)| (n, t.data.clone())).collect();
+    let grads: Vec<(String, Vec<f64>)> = grads
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.data.clone()))
+        .collect();
     for (k, (name, g)) in grads.iter().enumerate() {
         checked += FdCheck::default().check(
             name,
@@ -62,7 +72,15 @@ fn check_model(model: &mut Model<f64>, batch: &TrainBatch, seed: u64) -> Result<
     Ok(checked)
 }
 
-fn config(n_items: usize, max_len: usize, heads: usize, dh: usize, layers: usize, inner: usize, tau: f64) -> ModelConfig {
+fn config(
+    n_items: usize,
+    max_len: usize,
+    heads: usize,
+    dh: usize,
+    layers: usize,
+    inner: usize,
+    tau: f64,
+) -> ModelConfig {
     ModelConfig {
         n_items,
         max_len,
@@ -99,19 +117,35 @@ proptest! {
 fn every_tensor_receives_gradient() {
     let cfg = config(7, 4, 2, 2, 2, 6, 0.8);
     let mut model = Model::from_params(cfg.clone(), random_params(&cfg, 11)).unwrap();
-    let batch = TrainBatch::new(vec![0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 2, 2], vec![3, 4, 2], vec![4, 1, 7], 4, 7).unwrap();
+    let batch = TrainBatch::new(
+        vec![0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 2, 2],
+        vec![3, 4, 2],
+        vec![4, 1, 7],
+        4,
+        7,
+    )
+    .unwrap();
     let mut grads = model.params.zeros_like();
     model.loss_and_grad_with(&mut grads, &batch, Some(5));
     for (name, t) in grads.tensors() {
         if name.ends_with(".k.b") {
             // Softmax is shift-invariant and b_k shifts a query row's scores
             // by the constant ⟨q, b_k⟩: the true gradient is exactly zero.
-            assert!(t.data.iter().all(|g| g.abs() < 1e-12), "{name} should have zero gradient");
+            assert!(
+                t.data.iter().all(|g| g.abs() < 1e-12),
+                "{name} should have zero gradient"
+            );
         } else {
-            assert!(t.data.iter().any(|&g| g.abs() > 1e-6), "{name} got no gradient");
+            assert!(
+                t.data.iter().any(|&g| g.abs() > 1e-6),
+                "{name} got no gradient"
+            );
         }
     }
-    assert!(grads.item_emb.data[..cfg.d].iter().all(|&g| g == 0.0), "padding row must get none");
+    assert!(
+        grads.item_emb.data[..cfg.d].iter().all(|&g| g == 0.0),
+        "padding row must get none"
+    );
     let n = check_model(&mut model, &batch, 5).unwrap();
     assert_eq!(n, model.params.n_scalars());
 }

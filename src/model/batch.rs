@@ -33,14 +33,22 @@ pub struct BatchError {
 
 impl fmt::Display for BatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid batch: `{}` of row {}: {}", self.field, self.row, self.reason)
+        write!(
+            f,
+            "invalid batch: `{}` of row {}: {}",
+            self.field, self.row, self.reason
+        )
     }
 }
 
 impl std::error::Error for BatchError {}
 
 fn err(field: &'static str, row: usize, reason: impl Into<String>) -> BatchError {
-    BatchError { field, row, reason: reason.into() }
+    BatchError {
+        field,
+        row,
+        reason: reason.into(),
+    }
 }
 
 impl SeqBatch {
@@ -48,12 +56,25 @@ impl SeqBatch {
     /// `lengths[b] ≤ max_len`, real items in 1..=n_items, padding exactly the
     /// first `max_len − lengths[b]` columns. A length of 0 is allowed (no
     /// history: the encoder output is the zero vector).
-    pub fn new(items: Vec<u32>, lengths: Vec<u32>, max_len: usize, n_items: usize) -> Result<Self, BatchError> {
+    pub fn new(
+        items: Vec<u32>,
+        lengths: Vec<u32>,
+        max_len: usize,
+        n_items: usize,
+    ) -> Result<Self, BatchError> {
         if max_len == 0 {
             return Err(err("max_len", 0, "must be ≥ 1"));
         }
         if items.len() != lengths.len() * max_len {
-            return Err(err("items", 0, format!("{} values for {} rows of {max_len}", items.len(), lengths.len())));
+            return Err(err(
+                "items",
+                0,
+                format!(
+                    "{} values for {} rows of {max_len}",
+                    items.len(),
+                    lengths.len()
+                ),
+            ));
         }
         for (b, (row, &len)) in items.chunks_exact(max_len).zip(&lengths).enumerate() {
             let len = len as usize;
@@ -62,13 +83,30 @@ impl SeqBatch {
             }
             let (pad, real) = row.split_at(max_len - len);
             if let Some(c) = pad.iter().position(|&v| v != 0) {
-                return Err(err("items", b, format!("column {c} should be padding (0), found {}", pad[c])));
+                return Err(err(
+                    "items",
+                    b,
+                    format!("column {c} should be padding (0), found {}", pad[c]),
+                ));
             }
             if let Some(c) = real.iter().position(|&v| v == 0 || v as usize > n_items) {
-                return Err(err("items", b, format!("item {} at column {} outside 1..={n_items}", real[c], max_len - len + c)));
+                return Err(err(
+                    "items",
+                    b,
+                    format!(
+                        "item {} at column {} outside 1..={n_items}",
+                        real[c],
+                        max_len - len + c
+                    ),
+                ));
             }
         }
-        Ok(SeqBatch { max_len, n_items, items, lengths })
+        Ok(SeqBatch {
+            max_len,
+            n_items,
+            items,
+            lengths,
+        })
     }
 
     /// Builds a batch from raw histories (oldest first), keeping the most
@@ -80,7 +118,11 @@ impl SeqBatch {
     /// assert_eq!(b.items(), &[6, 7, 0, 2]);
     /// assert_eq!(b.lengths(), &[2, 1]);
     /// ```
-    pub fn from_histories(histories: &[&[u32]], max_len: usize, n_items: usize) -> Result<Self, BatchError> {
+    pub fn from_histories(
+        histories: &[&[u32]],
+        max_len: usize,
+        n_items: usize,
+    ) -> Result<Self, BatchError> {
         let mut items = vec![0u32; histories.len() * max_len];
         let mut lengths = Vec::with_capacity(histories.len());
         for (b, h) in histories.iter().enumerate() {
@@ -129,7 +171,13 @@ impl SeqBatch {
 
 impl TrainBatch {
     /// Validates `seqs` as in [`SeqBatch::new`] and one target per row in 1..=n_items.
-    pub fn new(items: Vec<u32>, lengths: Vec<u32>, targets: Vec<u32>, max_len: usize, n_items: usize) -> Result<Self, BatchError> {
+    pub fn new(
+        items: Vec<u32>,
+        lengths: Vec<u32>,
+        targets: Vec<u32>,
+        max_len: usize,
+        n_items: usize,
+    ) -> Result<Self, BatchError> {
         let seqs = SeqBatch::new(items, lengths, max_len, n_items)?;
         Self::from_seqs(seqs, targets)
     }
@@ -137,10 +185,21 @@ impl TrainBatch {
     /// Adds targets to a validated batch.
     pub fn from_seqs(seqs: SeqBatch, targets: Vec<u32>) -> Result<Self, BatchError> {
         if targets.len() != seqs.len() {
-            return Err(err("targets", 0, format!("{} targets for {} rows", targets.len(), seqs.len())));
+            return Err(err(
+                "targets",
+                0,
+                format!("{} targets for {} rows", targets.len(), seqs.len()),
+            ));
         }
-        if let Some(b) = targets.iter().position(|&t| t == 0 || t as usize > seqs.n_items) {
-            return Err(err("targets", b, format!("item {} outside 1..={}", targets[b], seqs.n_items)));
+        if let Some(b) = targets
+            .iter()
+            .position(|&t| t == 0 || t as usize > seqs.n_items)
+        {
+            return Err(err(
+                "targets",
+                b,
+                format!("item {} outside 1..={}", targets[b], seqs.n_items),
+            ));
         }
         Ok(TrainBatch { seqs, targets })
     }
@@ -171,12 +230,36 @@ mod tests {
     #[test]
     fn rejects_bad_padding_ids_and_shapes() {
         assert!(SeqBatch::new(vec![0, 3, 4, 5], vec![1, 2], 2, 5).is_ok());
-        assert_eq!(SeqBatch::new(vec![1, 3], vec![1], 2, 5).unwrap_err().field, "items");
-        assert_eq!(SeqBatch::new(vec![0, 6], vec![1], 2, 5).unwrap_err().field, "items");
-        assert_eq!(SeqBatch::new(vec![0, 0], vec![3], 2, 5).unwrap_err().field, "lengths");
-        assert_eq!(SeqBatch::new(vec![0, 0, 1], vec![1], 2, 5).unwrap_err().field, "items");
-        assert_eq!(TrainBatch::new(vec![0, 1], vec![1], vec![0], 2, 5).unwrap_err().field, "targets");
-        assert_eq!(TrainBatch::new(vec![0, 1], vec![1], vec![1, 2], 2, 5).unwrap_err().field, "targets");
+        assert_eq!(
+            SeqBatch::new(vec![1, 3], vec![1], 2, 5).unwrap_err().field,
+            "items"
+        );
+        assert_eq!(
+            SeqBatch::new(vec![0, 6], vec![1], 2, 5).unwrap_err().field,
+            "items"
+        );
+        assert_eq!(
+            SeqBatch::new(vec![0, 0], vec![3], 2, 5).unwrap_err().field,
+            "lengths"
+        );
+        assert_eq!(
+            SeqBatch::new(vec![0, 0, 1], vec![1], 2, 5)
+                .unwrap_err()
+                .field,
+            "items"
+        );
+        assert_eq!(
+            TrainBatch::new(vec![0, 1], vec![1], vec![0], 2, 5)
+                .unwrap_err()
+                .field,
+            "targets"
+        );
+        assert_eq!(
+            TrainBatch::new(vec![0, 1], vec![1], vec![1, 2], 2, 5)
+                .unwrap_err()
+                .field,
+            "targets"
+        );
         let e = SeqBatch::new(vec![0, 0, 0, 9], vec![0, 1], 2, 5).unwrap_err();
         assert_eq!((e.field, e.row), ("items", 1));
     }

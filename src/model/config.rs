@@ -92,14 +92,21 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid model config field `{}`: {}", self.field, self.reason)
+        write!(
+            f,
+            "invalid model config field `{}`: {}",
+            self.field, self.reason
+        )
     }
 }
 
 impl std::error::Error for ConfigError {}
 
 fn err(field: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError { field, reason: reason.into() }
+    ConfigError {
+        field,
+        reason: reason.into(),
+    }
 }
 
 impl ModelConfig {
@@ -139,7 +146,8 @@ impl ModelConfig {
     /// Total number of scalars in the parameter set (saturating).
     pub fn n_params(&self) -> usize {
         let d = self.d;
-        let block = 4 * (d * d + d) + 2 * 2 * d + (d * self.inner + self.inner) + (self.inner * d + d);
+        let block =
+            4 * (d * d + d) + 2 * 2 * d + (d * self.inner + self.inner) + (self.inner * d + d);
         (self.n_items.saturating_add(1))
             .saturating_mul(d)
             .saturating_add(self.max_len.saturating_mul(d))
@@ -150,39 +158,75 @@ impl ModelConfig {
     /// Checks every field; the first problem found is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.n_items == 0 || self.n_items >= u32::MAX as usize {
-            return Err(err("n_items", format!("must be in 1..{}, got {}", u32::MAX, self.n_items)));
+            return Err(err(
+                "n_items",
+                format!("must be in 1..{}, got {}", u32::MAX, self.n_items),
+            ));
         }
         if self.max_len == 0 || self.max_len > 1 << 16 {
-            return Err(err("max_len", format!("must be in 1..=65536, got {}", self.max_len)));
+            return Err(err(
+                "max_len",
+                format!("must be in 1..=65536, got {}", self.max_len),
+            ));
         }
         if self.d == 0 || self.d > 1 << 16 {
             return Err(err("d", format!("must be in 1..=65536, got {}", self.d)));
         }
         if self.n_layers == 0 || self.n_layers > 64 {
-            return Err(err("n_layers", format!("must be in 1..=64, got {}", self.n_layers)));
+            return Err(err(
+                "n_layers",
+                format!("must be in 1..=64, got {}", self.n_layers),
+            ));
         }
         if self.n_heads == 0 || self.d % self.n_heads != 0 {
-            return Err(err("n_heads", format!("must be ≥ 1 and divide d = {}, got {}", self.d, self.n_heads)));
+            return Err(err(
+                "n_heads",
+                format!(
+                    "must be ≥ 1 and divide d = {}, got {}",
+                    self.d, self.n_heads
+                ),
+            ));
         }
         if self.inner == 0 || self.inner > 1 << 18 {
-            return Err(err("inner", format!("must be in 1..=262144, got {}", self.inner)));
+            return Err(err(
+                "inner",
+                format!("must be in 1..=262144, got {}", self.inner),
+            ));
         }
-        for (field, p) in [("dropout", self.dropout), ("attn_dropout", self.attn_dropout)] {
+        for (field, p) in [
+            ("dropout", self.dropout),
+            ("attn_dropout", self.attn_dropout),
+        ] {
             if !(0.0..1.0).contains(&p) {
                 return Err(err(field, format!("must be in [0, 1), got {p}")));
             }
         }
         if !(self.ln_eps.is_finite() && self.ln_eps > 0.0) {
-            return Err(err("ln_eps", format!("must be finite and > 0, got {}", self.ln_eps)));
+            return Err(err(
+                "ln_eps",
+                format!("must be finite and > 0, got {}", self.ln_eps),
+            ));
         }
         if !(self.tau.is_finite() && self.tau > 0.0) {
-            return Err(err("tau", format!("must be finite and > 0, got {}", self.tau)));
+            return Err(err(
+                "tau",
+                format!("must be finite and > 0, got {}", self.tau),
+            ));
         }
         if !(self.init_std.is_finite() && self.init_std >= 0.0) {
-            return Err(err("init_std", format!("must be finite and ≥ 0, got {}", self.init_std)));
+            return Err(err(
+                "init_std",
+                format!("must be finite and ≥ 0, got {}", self.init_std),
+            ));
         }
         if self.n_params() > MAX_PARAMS {
-            return Err(err("n_items", format!("the model would have {} parameters (limit {MAX_PARAMS})", self.n_params())));
+            return Err(err(
+                "n_items",
+                format!(
+                    "the model would have {} parameters (limit {MAX_PARAMS})",
+                    self.n_params()
+                ),
+            ));
         }
         Ok(())
     }
@@ -194,9 +238,18 @@ mod tests {
 
     #[test]
     fn json_round_trip_and_defaults() {
-        let cfg: ModelConfig = serde_json::from_str(r#"{"n_items": 10, "d": 8, "n_heads": 4}"#).unwrap();
-        assert_eq!(cfg, ModelConfig { d: 8, n_heads: 4, ..ModelConfig::sasrec(10) });
-        let back: ModelConfig = serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
+        let cfg: ModelConfig =
+            serde_json::from_str(r#"{"n_items": 10, "d": 8, "n_heads": 4}"#).unwrap();
+        assert_eq!(
+            cfg,
+            ModelConfig {
+                d: 8,
+                n_heads: 4,
+                ..ModelConfig::sasrec(10)
+            }
+        );
+        let back: ModelConfig =
+            serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
         assert_eq!(back, cfg);
         assert!(serde_json::from_str::<ModelConfig>(r#"{"n_items": 10, "bogus": 1}"#).is_err());
     }
@@ -204,14 +257,57 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let bad = [
-            (ModelConfig { n_heads: 3, ..ModelConfig::sasrec(5) }, "n_heads"),
-            (ModelConfig { dropout: 1.0, ..ModelConfig::sasrec(5) }, "dropout"),
-            (ModelConfig { attn_dropout: -0.1, ..ModelConfig::sasrec(5) }, "attn_dropout"),
-            (ModelConfig { tau: 0.0, ..ModelConfig::sasrec(5) }, "tau"),
-            (ModelConfig { ln_eps: f64::NAN, ..ModelConfig::sasrec(5) }, "ln_eps"),
-            (ModelConfig { max_len: 0, ..ModelConfig::sasrec(5) }, "max_len"),
+            (
+                ModelConfig {
+                    n_heads: 3,
+                    ..ModelConfig::sasrec(5)
+                },
+                "n_heads",
+            ),
+            (
+                ModelConfig {
+                    dropout: 1.0,
+                    ..ModelConfig::sasrec(5)
+                },
+                "dropout",
+            ),
+            (
+                ModelConfig {
+                    attn_dropout: -0.1,
+                    ..ModelConfig::sasrec(5)
+                },
+                "attn_dropout",
+            ),
+            (
+                ModelConfig {
+                    tau: 0.0,
+                    ..ModelConfig::sasrec(5)
+                },
+                "tau",
+            ),
+            (
+                ModelConfig {
+                    ln_eps: f64::NAN,
+                    ..ModelConfig::sasrec(5)
+                },
+                "ln_eps",
+            ),
+            (
+                ModelConfig {
+                    max_len: 0,
+                    ..ModelConfig::sasrec(5)
+                },
+                "max_len",
+            ),
             (ModelConfig::sasrec(0), "n_items"),
-            (ModelConfig { d: 60_000, inner: 200_000, ..ModelConfig::sasrec(1_000_000) }, "n_items"),
+            (
+                ModelConfig {
+                    d: 60_000,
+                    inner: 200_000,
+                    ..ModelConfig::sasrec(1_000_000)
+                },
+                "n_items",
+            ),
         ];
         for (cfg, field) in bad {
             assert_eq!(cfg.validate().unwrap_err().field, field, "{cfg:?}");

@@ -23,7 +23,15 @@ pub struct AdamConfig {
 impl Default for AdamConfig {
     /// Adam, lr 1e-3, β = (0.9, 0.999), ε = 1e-8, no decay, no clipping.
     fn default() -> Self {
-        AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, decoupled: false, clip_norm: None }
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            clip_norm: None,
+        }
     }
 }
 
@@ -48,7 +56,12 @@ pub struct Adam<T> {
 impl<T: Kernels> Adam<T> {
     /// Zero moments for `params`.
     pub fn new(params: &Params<T>, config: AdamConfig) -> Self {
-        Adam { config, m: params.zeros_like(), v: params.zeros_like(), t: 0 }
+        Adam {
+            config,
+            m: params.zeros_like(),
+            v: params.zeros_like(),
+            t: 0,
+        }
     }
 
     /// One update of `params` from `grads`; returns the gradient's global
@@ -74,11 +87,20 @@ impl<T: Kernels> Adam<T> {
             bias_correction2: T::from_f64(1.0 - c.beta2.powi(t)),
             decoupled: c.decoupled,
         };
-        let decayed = AdamStep { weight_decay: T::from_f64(c.weight_decay), ..base };
-        Params::visit_zip4(params, grads, &mut self.m, &mut self.v, |name, p, g, m, v| {
-            let step = if decays(name) { &decayed } else { &base };
-            T::adam_update(&mut p.data, &g.data, &mut m.data, &mut v.data, step);
-        });
+        let decayed = AdamStep {
+            weight_decay: T::from_f64(c.weight_decay),
+            ..base
+        };
+        Params::visit_zip4(
+            params,
+            grads,
+            &mut self.m,
+            &mut self.v,
+            |name, p, g, m, v| {
+                let step = if decays(name) { &decayed } else { &base };
+                T::adam_update(&mut p.data, &g.data, &mut m.data, &mut v.data, step);
+            },
+        );
         norm
     }
 }
@@ -93,7 +115,13 @@ mod tests {
         for n in ["item_emb", "pos_emb", "blocks.0.q.w", "blocks.1.ffn.ff2.w"] {
             assert!(decays(n), "{n}");
         }
-        for n in ["ln_in.gamma", "ln_in.beta", "blocks.0.q.b", "blocks.0.ln2.gamma", "blocks.0.ffn.ff1.b"] {
+        for n in [
+            "ln_in.gamma",
+            "ln_in.beta",
+            "blocks.0.q.b",
+            "blocks.0.ln2.gamma",
+            "blocks.0.ffn.ff1.b",
+        ] {
             assert!(!decays(n), "{n}");
         }
     }
@@ -101,27 +129,65 @@ mod tests {
     #[test]
     fn first_step_moves_each_value_by_lr_against_its_gradient_sign() {
         // Adam's first bias-corrected step is lr · g/(|g| + ε) ≈ lr · sign(g).
-        let cfg = ModelConfig { n_items: 3, max_len: 2, d: 2, n_layers: 1, n_heads: 1, inner: 2, ..ModelConfig::sasrec(3) };
+        let cfg = ModelConfig {
+            n_items: 3,
+            max_len: 2,
+            d: 2,
+            n_layers: 1,
+            n_heads: 1,
+            inner: 2,
+            ..ModelConfig::sasrec(3)
+        };
         let mut p = Params::<f64>::init(&cfg, 1);
         let before = p.clone();
         let mut g = p.zeros_like();
         g.blocks[0].q.w.data = vec![0.5, -2.0, 0.0, 1e-3];
-        let mut adam = Adam::new(&p, AdamConfig { lr: 0.1, ..AdamConfig::default() });
+        let mut adam = Adam::new(
+            &p,
+            AdamConfig {
+                lr: 0.1,
+                ..AdamConfig::default()
+            },
+        );
         adam.step(&mut p, &mut g);
-        let moved: Vec<f64> = p.blocks[0].q.w.data.iter().zip(&before.blocks[0].q.w.data).map(|(a, b)| a - b).collect();
+        let moved: Vec<f64> = p.blocks[0]
+            .q
+            .w
+            .data
+            .iter()
+            .zip(&before.blocks[0].q.w.data)
+            .map(|(a, b)| a - b)
+            .collect();
         for (mv, want) in moved.iter().zip([-0.1, 0.1, 0.0, -0.1]) {
             assert!((mv - want).abs() < 1e-5, "{moved:?}");
         }
-        assert_eq!(p.item_emb, before.item_emb, "no gradient, no decay: unchanged");
+        assert_eq!(
+            p.item_emb, before.item_emb,
+            "no gradient, no decay: unchanged"
+        );
     }
 
     #[test]
     fn clipping_rescales_to_the_max_norm() {
-        let cfg = ModelConfig { n_items: 3, max_len: 2, d: 2, n_layers: 1, n_heads: 1, inner: 2, ..ModelConfig::sasrec(3) };
+        let cfg = ModelConfig {
+            n_items: 3,
+            max_len: 2,
+            d: 2,
+            n_layers: 1,
+            n_heads: 1,
+            inner: 2,
+            ..ModelConfig::sasrec(3)
+        };
         let mut p = Params::<f64>::init(&cfg, 1);
         let mut g = p.zeros_like();
         g.pos_emb.data = vec![3.0, 4.0, 0.0, 0.0];
-        let mut adam = Adam::new(&p, AdamConfig { clip_norm: Some(1.0), ..AdamConfig::default() });
+        let mut adam = Adam::new(
+            &p,
+            AdamConfig {
+                clip_norm: Some(1.0),
+                ..AdamConfig::default()
+            },
+        );
         assert_eq!(adam.step(&mut p, &mut g), 5.0);
         assert!((g.global_norm() - 1.0).abs() < 1e-12);
     }

@@ -35,17 +35,27 @@ fn linear_names<'a, T>(prefix: &str, l: &'a Linear<T>, out: &mut Vec<(String, &'
     out.push((format!("{prefix}.b"), &l.b));
 }
 
-fn linear_names_mut<'a, T>(prefix: &str, l: &'a mut Linear<T>, out: &mut Vec<(String, &'a mut Tensor<T>)>) {
+fn linear_names_mut<'a, T>(
+    prefix: &str,
+    l: &'a mut Linear<T>,
+    out: &mut Vec<(String, &'a mut Tensor<T>)>,
+) {
     out.push((format!("{prefix}.w"), &mut l.w));
     out.push((format!("{prefix}.b"), &mut l.b));
 }
 
 fn map_linear<T, U>(l: &Linear<T>, f: &mut impl FnMut(&Tensor<T>) -> Tensor<U>) -> Linear<U> {
-    Linear { w: f(&l.w), b: f(&l.b) }
+    Linear {
+        w: f(&l.w),
+        b: f(&l.b),
+    }
 }
 
 fn map_ln<T, U>(l: &LayerNorm<T>, f: &mut impl FnMut(&Tensor<T>) -> Tensor<U>) -> LayerNorm<U> {
-    LayerNorm { gamma: f(&l.gamma), beta: f(&l.beta) }
+    LayerNorm {
+        gamma: f(&l.gamma),
+        beta: f(&l.beta),
+    }
 }
 
 impl<T: Kernels> Params<T> {
@@ -110,7 +120,12 @@ impl<T: Kernels> Params<T> {
             ("ln_in.beta".to_string(), &mut self.ln_in.beta),
         ];
         for (l, b) in self.blocks.iter_mut().enumerate() {
-            for (n, lin) in [("q", &mut b.q), ("k", &mut b.k), ("v", &mut b.v), ("o", &mut b.o)] {
+            for (n, lin) in [
+                ("q", &mut b.q),
+                ("k", &mut b.k),
+                ("v", &mut b.v),
+                ("o", &mut b.o),
+            ] {
                 linear_names_mut(&format!("blocks.{l}.{n}"), lin, &mut out);
             }
             out.push((format!("blocks.{l}.ln1.gamma"), &mut b.ln1.gamma));
@@ -147,10 +162,22 @@ impl<T: Kernels> Params<T> {
         v: &mut Params<T>,
         mut f: impl FnMut(&str, &mut Tensor<T>, &Tensor<T>, &mut Tensor<T>, &mut Tensor<T>),
     ) {
-        let (p, g, m, v) = (params.tensors_mut(), grads.tensors(), m.tensors_mut(), v.tensors_mut());
-        assert!(p.len() == g.len() && g.len() == m.len() && m.len() == v.len(), "parameter sets differ");
+        let (p, g, m, v) = (
+            params.tensors_mut(),
+            grads.tensors(),
+            m.tensors_mut(),
+            v.tensors_mut(),
+        );
+        assert!(
+            p.len() == g.len() && g.len() == m.len() && m.len() == v.len(),
+            "parameter sets differ"
+        );
         for (((p, g), m), v) in p.into_iter().zip(g).zip(m).zip(v) {
-            assert!(p.1.shape == g.1.shape && g.1.shape == m.1.shape && m.1.shape == v.1.shape, "shape of {} differs", p.0);
+            assert!(
+                p.1.shape == g.1.shape && g.1.shape == m.1.shape && m.1.shape == v.1.shape,
+                "shape of {} differs",
+                p.0
+            );
             f(&p.0, p.1, g.1, m.1, v.1);
         }
     }
@@ -181,7 +208,10 @@ impl<T: Kernels> Params<T> {
                     v: map_linear(&b.v, f),
                     o: map_linear(&b.o, f),
                     ln1: map_ln(&b.ln1, f),
-                    ffn: FeedForward { ff1: map_linear(&b.ffn.ff1, f), ff2: map_linear(&b.ffn.ff2, f) },
+                    ffn: FeedForward {
+                        ff1: map_linear(&b.ffn.ff1, f),
+                        ff2: map_linear(&b.ffn.ff2, f),
+                    },
                     ln2: map_ln(&b.ln2, f),
                 })
                 .collect(),
@@ -240,7 +270,15 @@ mod tests {
     use super::*;
 
     fn cfg() -> ModelConfig {
-        ModelConfig { n_items: 7, max_len: 5, d: 4, n_layers: 2, n_heads: 2, inner: 6, ..ModelConfig::sasrec(7) }
+        ModelConfig {
+            n_items: 7,
+            max_len: 5,
+            d: 4,
+            n_layers: 2,
+            n_heads: 2,
+            inner: 6,
+            ..ModelConfig::sasrec(7)
+        }
     }
 
     #[test]
@@ -248,7 +286,16 @@ mod tests {
         let p = Params::<f32>::zeros(&cfg());
         let names: Vec<String> = p.tensors().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names.len(), 4 + 2 * 16);
-        assert_eq!(&names[..5], ["item_emb", "pos_emb", "ln_in.gamma", "ln_in.beta", "blocks.0.q.w"]);
+        assert_eq!(
+            &names[..5],
+            [
+                "item_emb",
+                "pos_emb",
+                "ln_in.gamma",
+                "ln_in.beta",
+                "blocks.0.q.w"
+            ]
+        );
         assert!(names.contains(&"blocks.1.ffn.ff2.b".to_string()));
         let unique: std::collections::HashSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len());
@@ -261,7 +308,10 @@ mod tests {
         let a = Params::<f32>::init(&cfg(), 3);
         assert_eq!(a, Params::<f32>::init(&cfg(), 3));
         assert_ne!(a, Params::<f32>::init(&cfg(), 4));
-        assert!(a.item_emb.data[..4].iter().all(|&x| x == 0.0), "padding row is zero");
+        assert!(
+            a.item_emb.data[..4].iter().all(|&x| x == 0.0),
+            "padding row is zero"
+        );
         assert!(a.item_emb.data[4..].iter().all(|&x| x != 0.0));
         assert!(a.blocks[1].ln2.gamma.data.iter().all(|&x| x == 1.0));
         assert!(a.blocks[0].q.b.data.iter().all(|&x| x == 0.0));

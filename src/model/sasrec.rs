@@ -25,9 +25,13 @@ use crate::kernels::rng::CounterRng;
 use crate::kernels::Kernels;
 use crate::nn::attention::{AttnDims, AttnGroup};
 use crate::nn::block::{BlockCache, BlockDropout, BlockScratch, Queries};
-use crate::nn::dropout::{dropout_backward, dropout_forward, fill_row_masks, stream_id, DropoutSite, RowId, Site};
+use crate::nn::dropout::{
+    dropout_backward, dropout_forward, fill_row_masks, stream_id, DropoutSite, RowId, Site,
+};
 use crate::nn::embedding::{embedding_backward, embedding_forward};
-use crate::nn::item_softmax::{item_ce_backward, item_ce_forward, item_scores, ItemCeCache, ItemCeScratch};
+use crate::nn::item_softmax::{
+    item_ce_backward, item_ce_forward, item_scores, ItemCeCache, ItemCeScratch,
+};
 use crate::nn::layernorm::LayerNormCache;
 use crate::nn::tensor::reset;
 
@@ -57,7 +61,10 @@ struct WorkPool<T> {
 
 impl<T> Default for WorkPool<T> {
     fn default() -> Self {
-        WorkPool { works: Mutex::new(Vec::new()), grads: Mutex::new(Vec::new()) }
+        WorkPool {
+            works: Mutex::new(Vec::new()),
+            grads: Mutex::new(Vec::new()),
+        }
     }
 }
 
@@ -141,18 +148,28 @@ impl<T: Kernels> Model<T> {
     pub fn new(config: ModelConfig, seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
         let params = Params::init(&config, seed);
-        Ok(Model { config, params, pool: WorkPool::default() })
+        Ok(Model {
+            config,
+            params,
+            pool: WorkPool::default(),
+        })
     }
 
     /// A model from existing parameters (e.g. loaded from a file): validates
     /// the config and every tensor's shape.
     pub fn from_params(config: ModelConfig, params: Params<T>) -> Result<Self, ConfigError> {
         config.validate()?;
-        params.check_shapes(&config).map_err(|(name, want, got)| ConfigError {
-            field: "params",
-            reason: format!("tensor {name} has shape {got:?}, the config implies {want:?}"),
-        })?;
-        Ok(Model { config, params, pool: WorkPool::default() })
+        params
+            .check_shapes(&config)
+            .map_err(|(name, want, got)| ConfigError {
+                field: "params",
+                reason: format!("tensor {name} has shape {got:?}, the config implies {want:?}"),
+            })?;
+        Ok(Model {
+            config,
+            params,
+            pool: WorkPool::default(),
+        })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -161,11 +178,19 @@ impl<T: Kernels> Model<T> {
 
     /// The same model in another scalar type.
     pub fn cast<U: Kernels>(&self) -> Model<U> {
-        Model { config: self.config.clone(), params: self.params.cast(), pool: WorkPool::default() }
+        Model {
+            config: self.config.clone(),
+            params: self.params.cast(),
+            pool: WorkPool::default(),
+        }
     }
 
     fn dims(&self) -> AttnDims {
-        AttnDims { d: self.config.d, n_heads: self.config.n_heads, pos_cap: self.config.pos_cap() }
+        AttnDims {
+            d: self.config.d,
+            n_heads: self.config.n_heads,
+            pos_cap: self.config.pos_cap(),
+        }
     }
 
     fn check_batch(&self, seqs: &SeqBatch) {
@@ -195,9 +220,17 @@ impl<T: Kernels> Model<T> {
             let len = hist.len();
             work.items.extend_from_slice(hist);
             work.positions.extend(0..len as u32);
-            work.ids.extend((0..len as u32).map(|pos| RowId { seq: b as u32, pos }));
+            work.ids
+                .extend((0..len as u32).map(|pos| RowId { seq: b as u32, pos }));
             if len > 0 {
-                work.groups_full.push(AttnGroup { q_start: start, n_q: len, k_start: start, n_k: len, seq: b as u32, pos0: 0 });
+                work.groups_full.push(AttnGroup {
+                    q_start: start,
+                    n_q: len,
+                    k_start: start,
+                    n_k: len,
+                    seq: b as u32,
+                    pos0: 0,
+                });
                 work.groups_last.push(AttnGroup {
                     q_start: work.last_rows.len(),
                     n_q: 1,
@@ -207,7 +240,10 @@ impl<T: Kernels> Model<T> {
                     pos0: 0,
                 });
                 work.last_rows.push(start + len - 1);
-                work.last_ids.push(RowId { seq: b as u32, pos: len as u32 - 1 });
+                work.last_ids.push(RowId {
+                    seq: b as u32,
+                    pos: len as u32 - 1,
+                });
                 work.last_seq.push(j);
             }
         }
@@ -227,13 +263,24 @@ impl<T: Kernels> Model<T> {
         }
         // x = Dropout(LN_in(E[v] + P[pos]))
         reset(&mut work.emb, rows * d);
-        embedding_forward(&mut work.emb, &work.items, &work.positions, &p.item_emb.data, &p.pos_emb.data, d);
+        embedding_forward(
+            &mut work.emb,
+            &work.items,
+            &work.positions,
+            &p.item_emb.data,
+            &p.pos_emb.data,
+            d,
+        );
         p.ln_in.forward(&mut work.ln_in, &work.emb, eps);
         reset(&mut work.x0, rows * d);
         match rng.filter(|_| cfg.dropout > 0.0) {
             Some(rng) => {
                 reset(&mut work.in_mask, rows * d);
-                let site = DropoutSite { rng, stream: stream_id(0, Site::Input), p: cfg.dropout };
+                let site = DropoutSite {
+                    rng,
+                    stream: stream_id(0, Site::Input),
+                    p: cfg.dropout,
+                };
                 fill_row_masks(&mut work.in_mask, &work.ids, d, dims.pos_cap, &site);
                 dropout_forward(&mut work.x0, &work.ln_in.out, &work.in_mask);
             }
@@ -247,11 +294,30 @@ impl<T: Kernels> Model<T> {
         work.blocks.resize_with(n_layers, BlockCache::default);
         for l in 0..n_layers {
             let (before, rest) = work.blocks.split_at_mut(l);
-            let x: &[T] = if l == 0 { &work.x0 } else { before[l - 1].out() };
-            let drop = rng.map(|rng| BlockDropout { rng, layer: l, hidden: cfg.dropout, attn: cfg.attn_dropout });
+            let x: &[T] = if l == 0 {
+                &work.x0
+            } else {
+                before[l - 1].out()
+            };
+            let drop = rng.map(|rng| BlockDropout {
+                rng,
+                layer: l,
+                hidden: cfg.dropout,
+                attn: cfg.attn_dropout,
+            });
             let block = &p.blocks[l];
             if l + 1 < n_layers {
-                block.forward(&mut rest[0], x, Queries::All, &work.ids, &work.groups_full, dims, eps, drop.as_ref(), &mut work.scratch);
+                block.forward(
+                    &mut rest[0],
+                    x,
+                    Queries::All,
+                    &work.ids,
+                    &work.groups_full,
+                    dims,
+                    eps,
+                    drop.as_ref(),
+                    &mut work.scratch,
+                );
             } else {
                 block.forward(
                     &mut rest[0],
@@ -289,14 +355,28 @@ impl<T: Kernels> Model<T> {
             work.dy[i * d..(i + 1) * d].copy_from_slice(&work.dh[j * d..(j + 1) * d]);
         }
         for l in (0..n_layers).rev() {
-            let x: &[T] = if l == 0 { &work.x0 } else { work.blocks[l - 1].out() };
+            let x: &[T] = if l == 0 {
+                &work.x0
+            } else {
+                work.blocks[l - 1].out()
+            };
             reset(&mut work.dx, rows * d);
             let (queries, groups) = if l + 1 < n_layers {
                 (Queries::All, &work.groups_full)
             } else {
                 (Queries::Rows(&work.last_rows), &work.groups_last)
             };
-            p.blocks[l].backward(&mut grads.blocks[l], &mut work.dx, &work.dy, x, queries, groups, dims, &work.blocks[l], &mut work.scratch);
+            p.blocks[l].backward(
+                &mut grads.blocks[l],
+                &mut work.dx,
+                &work.dy,
+                x,
+                queries,
+                groups,
+                dims,
+                &work.blocks[l],
+                &mut work.scratch,
+            );
             std::mem::swap(&mut work.dx, &mut work.dy);
         }
         // x0 = Dropout(LN_in(emb))  (dy now holds dx0; reuse dx for dln)
@@ -307,9 +387,22 @@ impl<T: Kernels> Model<T> {
             dropout_backward(&mut work.dx, &work.dy, &work.in_mask);
         }
         reset(&mut work.dy, rows * d);
-        p.ln_in.backward(&mut grads.ln_in, &mut work.dy, &work.dx, &work.emb, &work.ln_in);
+        p.ln_in.backward(
+            &mut grads.ln_in,
+            &mut work.dy,
+            &work.dx,
+            &work.emb,
+            &work.ln_in,
+        );
         // emb = E[v] + P[pos]
-        embedding_backward(&mut grads.item_emb.data, &mut grads.pos_emb.data, &work.dy, &work.items, &work.positions, d);
+        embedding_backward(
+            &mut grads.item_emb.data,
+            &mut grads.pos_emb.data,
+            &work.dy,
+            &work.items,
+            &work.positions,
+            d,
+        );
     }
 
     /// Loss (sum over the chunk's rows, in f64) and, with `grads`, the
@@ -331,7 +424,15 @@ impl<T: Kernels> Model<T> {
         work.targets.clear();
         work.targets.extend_from_slice(&batch.targets()[range]);
         reset(&mut work.losses, nb);
-        item_ce_forward(&mut work.losses, &mut work.ce, &work.h, &self.params.item_emb.data, &work.targets, d, inv_tau);
+        item_ce_forward(
+            &mut work.losses,
+            &mut work.ce,
+            &work.h,
+            &self.params.item_emb.data,
+            &work.targets,
+            d,
+            inv_tau,
+        );
         let loss = work.losses.iter().map(|l| l.to_f64()).sum();
         if let Some(grads) = grads {
             work.dlosses.clear();
@@ -365,7 +466,14 @@ impl<T: Kernels> Model<T> {
         let b = batch.len();
         let mut total = 0.0;
         for c0 in (0..b).step_by(CHUNK) {
-            total += self.chunk_loss(&mut work, None, batch, c0..(c0 + CHUNK).min(b), rng.as_ref(), T::ZERO);
+            total += self.chunk_loss(
+                &mut work,
+                None,
+                batch,
+                c0..(c0 + CHUNK).min(b),
+                rng.as_ref(),
+                T::ZERO,
+            );
         }
         push(&self.pool.works, work);
         if b == 0 {
@@ -377,7 +485,12 @@ impl<T: Kernels> Model<T> {
 
     /// Like [`loss_and_grad`](Self::loss_and_grad) with dropout optional
     /// (`dropout_seed` = None: no dropout); returns the mean loss in f64.
-    pub fn loss_and_grad_with(&self, grads: &mut Params<T>, batch: &TrainBatch, dropout_seed: Option<u64>) -> f64 {
+    pub fn loss_and_grad_with(
+        &self,
+        grads: &mut Params<T>,
+        batch: &TrainBatch,
+        dropout_seed: Option<u64>,
+    ) -> f64 {
         self.check_batch(batch.seqs());
         let b = batch.len();
         if b == 0 {
@@ -395,7 +508,14 @@ impl<T: Kernels> Model<T> {
                 let mut work = pop(&self.pool.works).unwrap_or_default();
                 let mut loss = 0.0;
                 for c0 in (s..e).step_by(CHUNK) {
-                    loss += self.chunk_loss(&mut work, Some(&mut g), batch, c0..(c0 + CHUNK).min(e), rng.as_ref(), dloss);
+                    loss += self.chunk_loss(
+                        &mut work,
+                        Some(&mut g),
+                        batch,
+                        c0..(c0 + CHUNK).min(e),
+                        rng.as_ref(),
+                        dloss,
+                    );
                 }
                 push(&self.pool.works, work);
                 (loss, g)
@@ -448,7 +568,12 @@ impl<T: Kernels> Model<T> {
     /// h₀ (B, d) of left-padded histories `items` (B, max_len of the model)
     /// with `lengths` (B), validated first (see [`SeqBatch::new`]).
     pub fn encode(&self, items: &[u32], lengths: &[u32]) -> Result<Vec<T>, BatchError> {
-        let seqs = SeqBatch::new(items.to_vec(), lengths.to_vec(), self.config.max_len, self.config.n_items)?;
+        let seqs = SeqBatch::new(
+            items.to_vec(),
+            lengths.to_vec(),
+            self.config.max_len,
+            self.config.n_items,
+        )?;
         Ok(self.encode_batch(&seqs))
     }
 
@@ -458,7 +583,10 @@ impl<T: Kernels> Model<T> {
     pub fn score_items(&self, out: &mut [T], hidden: &[T]) {
         let (d, n) = (self.config.d, self.config.n_items);
         let b = hidden.len() / d;
-        assert!(hidden.len() == b * d && out.len() == b * n, "score_items: shapes");
+        assert!(
+            hidden.len() == b * d && out.len() == b * n,
+            "score_items: shapes"
+        );
         let inv_tau = T::from_f64(1.0 / self.config.tau);
         let emb = &self.params.item_emb.data;
         const ROWS: usize = 8;

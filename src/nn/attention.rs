@@ -88,8 +88,14 @@ fn head_mut<T>(x: &mut [T], r: usize, h: usize, dh: usize, d: usize) -> &mut [T]
 
 fn check_groups(groups: &[AttnGroup], rows_q: usize, rows_k: usize) {
     for g in groups {
-        assert!(g.n_q >= 1 && g.n_q <= g.n_k, "attention: a group needs 1 ≤ n_q ≤ n_k");
-        assert!(g.q_start + g.n_q <= rows_q && g.k_start + g.n_k <= rows_k, "attention: group out of range");
+        assert!(
+            g.n_q >= 1 && g.n_q <= g.n_k,
+            "attention: a group needs 1 ≤ n_q ≤ n_k"
+        );
+        assert!(
+            g.q_start + g.n_q <= rows_q && g.k_start + g.n_k <= rows_k,
+            "attention: group out of range"
+        );
     }
 }
 
@@ -115,9 +121,19 @@ pub fn attention_forward<T: Kernels>(
     dropout: Option<&DropoutSite>,
     scratch: &mut AttnScratch<T>,
 ) {
-    let AttnDims { d, n_heads, pos_cap } = dims;
-    assert!(n_heads > 0 && d % n_heads == 0, "attention: d must be a multiple of n_heads");
-    assert!(q.len() % d == 0 && k.len() == v.len() && k.len() % d == 0 && out.len() == q.len(), "attention: shapes");
+    let AttnDims {
+        d,
+        n_heads,
+        pos_cap,
+    } = dims;
+    assert!(
+        n_heads > 0 && d % n_heads == 0,
+        "attention: d must be a multiple of n_heads"
+    );
+    assert!(
+        q.len() % d == 0 && k.len() == v.len() && k.len() % d == 0 && out.len() == q.len(),
+        "attention: shapes"
+    );
     check_groups(groups, q.len() / d, k.len() / d);
     let dh = d / n_heads;
     let scale = T::ONE / T::from_usize(dh).sqrt();
@@ -149,7 +165,9 @@ pub fn attention_forward<T: Kernels>(
                 // pass 3: dropout on the probabilities, pd = p ⊙ mask (into s)
                 if let Some(site) = dropout {
                     let qpos = g.pos0 as u64 + (n_k - n_q + i) as u64;
-                    let base = ((g.seq as u64 * n_heads as u64 + h as u64) * pos_cap as u64 + qpos) * pos_cap as u64 + g.pos0 as u64;
+                    let base = ((g.seq as u64 * n_heads as u64 + h as u64) * pos_cap as u64 + qpos)
+                        * pos_cap as u64
+                        + g.pos0 as u64;
                     let mask = &mut cache.mask[row..row + nv];
                     fill_mask(mask, site.rng, site.stream, base, site.p);
                     for ((s, &pv), &m) in scratch.s.iter_mut().zip(p.iter()).zip(mask.iter()) {
@@ -185,7 +203,10 @@ pub fn attention_backward<T: Kernels>(
     scratch: &mut AttnScratch<T>,
 ) {
     let AttnDims { d, n_heads, .. } = dims;
-    assert!(dq.len() == q.len() && dout.len() == q.len() && dk.len() == k.len() && dv.len() == v.len(), "attention backward: shapes");
+    assert!(
+        dq.len() == q.len() && dout.len() == q.len() && dk.len() == k.len() && dv.len() == v.len(),
+        "attention backward: shapes"
+    );
     check_groups(groups, q.len() / d, k.len() / d);
     let dh = d / n_heads;
     let scale = T::ONE / T::from_usize(dh).sqrt();
@@ -200,11 +221,15 @@ pub fn attention_backward<T: Kernels>(
                 let do_i = head(dout, qr, h, dh, d);
                 // forward: o_i = Σ_j pd_j v_j  ⇒  dv_j += pd_j · do_i, dpd_j = ⟨do_i, v_j⟩
                 reset(&mut scratch.dp, nv);
-                for j in 0..nv {
+                for (j, (&pj, dp)) in p.iter().zip(scratch.dp.iter_mut()).enumerate() {
                     let kr = g.k_start + j;
-                    let pd = if dropped { p[j] * cache.mask[row + j] } else { p[j] };
+                    let pd = if dropped {
+                        pj * cache.mask[row + j]
+                    } else {
+                        pj
+                    };
                     T::axpy(head_mut(dv, kr, h, dh, d), pd, do_i);
-                    scratch.dp[j] = T::dot(do_i, head(v, kr, h, dh, d));
+                    *dp = T::dot(do_i, head(v, kr, h, dh, d));
                 }
                 // forward: pd = p ⊙ mask  ⇒  dp = dpd ⊙ mask
                 if dropped {
@@ -233,7 +258,14 @@ mod tests {
     use super::*;
 
     fn one_group(n: usize) -> AttnGroup {
-        AttnGroup { q_start: 0, n_q: n, k_start: 0, n_k: n, seq: 0, pos0: 0 }
+        AttnGroup {
+            q_start: 0,
+            n_q: n,
+            k_start: 0,
+            n_k: n,
+            seq: 0,
+            pos0: 0,
+        }
     }
 
     #[test]
@@ -244,11 +276,25 @@ mod tests {
         let q = [1.0, 1.0];
         let k = [0.0, 3f64.ln()];
         let v = [2.0, 6.0];
-        let dims = AttnDims { d: 1, n_heads: 1, pos_cap: 2 };
+        let dims = AttnDims {
+            d: 1,
+            n_heads: 1,
+            pos_cap: 2,
+        };
         let mut out = [f64::NAN; 2];
         let mut cache = AttnCache::default();
         let mut scratch = AttnScratch::default();
-        attention_forward(&mut out, &mut cache, &q, &k, &v, &[one_group(2)], dims, None, &mut scratch);
+        attention_forward(
+            &mut out,
+            &mut cache,
+            &q,
+            &k,
+            &v,
+            &[one_group(2)],
+            dims,
+            None,
+            &mut scratch,
+        );
         assert!((out[0] - 2.0).abs() < 1e-14);
         assert!((out[1] - (0.5 + 4.5)).abs() < 1e-14);
         assert_eq!(cache.probs[1], 0.0, "query 0 must not see key 1");
@@ -257,7 +303,19 @@ mod tests {
         // ds1 = p ⊙ (dp − ⟨p, dp⟩) = (1/4·(2−5), 3/4·(6−5)) = (−3/4, 3/4);
         // dq1 = ds1 · k = 3/4·ln 3; dk = ds1 · q1 = (−3/4, 3/4).
         let (mut dq, mut dk, mut dv) = ([0.0; 2], [0.0; 2], [0.0; 2]);
-        attention_backward(&mut dq, &mut dk, &mut dv, &[0.0, 1.0], &q, &k, &v, &cache, &[one_group(2)], dims, &mut scratch);
+        attention_backward(
+            &mut dq,
+            &mut dk,
+            &mut dv,
+            &[0.0, 1.0],
+            &q,
+            &k,
+            &v,
+            &cache,
+            &[one_group(2)],
+            dims,
+            &mut scratch,
+        );
         assert!((dv[0] - 0.25).abs() < 1e-14 && (dv[1] - 0.75).abs() < 1e-14);
         assert!(dq[0].abs() < 1e-14 && (dq[1] - 0.75 * 3f64.ln()).abs() < 1e-14);
         assert!((dk[0] + 0.75).abs() < 1e-14 && (dk[1] - 0.75).abs() < 1e-14);
@@ -267,16 +325,53 @@ mod tests {
     fn last_query_group_equals_last_row_of_full_group() {
         // A group with only the last query must give the full group's last row.
         let (n, d) = (4, 4);
-        let q: Vec<f64> = (0..n * d).map(|i| ((i * 7 % 11) as f64 - 5.0) / 5.0).collect();
-        let k: Vec<f64> = (0..n * d).map(|i| ((i * 3 % 13) as f64 - 6.0) / 6.0).collect();
-        let v: Vec<f64> = (0..n * d).map(|i| ((i * 5 % 9) as f64 - 4.0) / 4.0).collect();
-        let dims = AttnDims { d, n_heads: 2, pos_cap: n };
+        let q: Vec<f64> = (0..n * d)
+            .map(|i| ((i * 7 % 11) as f64 - 5.0) / 5.0)
+            .collect();
+        let k: Vec<f64> = (0..n * d)
+            .map(|i| ((i * 3 % 13) as f64 - 6.0) / 6.0)
+            .collect();
+        let v: Vec<f64> = (0..n * d)
+            .map(|i| ((i * 5 % 9) as f64 - 4.0) / 4.0)
+            .collect();
+        let dims = AttnDims {
+            d,
+            n_heads: 2,
+            pos_cap: n,
+        };
         let mut scratch = AttnScratch::default();
         let mut full = vec![0.0; n * d];
-        attention_forward(&mut full, &mut AttnCache::default(), &q, &k, &v, &[one_group(n)], dims, None, &mut scratch);
+        attention_forward(
+            &mut full,
+            &mut AttnCache::default(),
+            &q,
+            &k,
+            &v,
+            &[one_group(n)],
+            dims,
+            None,
+            &mut scratch,
+        );
         let mut last = vec![0.0; d];
-        let g = AttnGroup { q_start: 0, n_q: 1, k_start: 0, n_k: n, seq: 0, pos0: 0 };
-        attention_forward(&mut last, &mut AttnCache::default(), &q[(n - 1) * d..], &k, &v, &[g], dims, None, &mut scratch);
+        let g = AttnGroup {
+            q_start: 0,
+            n_q: 1,
+            k_start: 0,
+            n_k: n,
+            seq: 0,
+            pos0: 0,
+        };
+        attention_forward(
+            &mut last,
+            &mut AttnCache::default(),
+            &q[(n - 1) * d..],
+            &k,
+            &v,
+            &[g],
+            dims,
+            None,
+            &mut scratch,
+        );
         for (a, b) in last.iter().zip(&full[(n - 1) * d..]) {
             assert!((a - b).abs() < 1e-14);
         }

@@ -13,7 +13,9 @@
 //! [`Block::backward_queries`] accumulates dK/dV into caller buffers (so a
 //! chain of steps can sum them), [`Block::backward_kv`] projects them back.
 
-use super::attention::{attention_backward, attention_forward, AttnCache, AttnDims, AttnGroup, AttnScratch};
+use super::attention::{
+    attention_backward, attention_forward, AttnCache, AttnDims, AttnGroup, AttnScratch,
+};
 use super::dropout::{dropout_backward, fill_row_masks, stream_id, DropoutSite, RowId, Site};
 use super::feedforward::{FeedForward, FeedForwardCache, FeedForwardScratch};
 use super::layernorm::{LayerNorm, LayerNormCache};
@@ -167,7 +169,13 @@ impl<T: Kernels> Block<T> {
         };
         let n = xq.len();
         assert_eq!(q_ids.len() * d, n, "block: one RowId per query row");
-        let site = |s: Site, p: f64| dropout.filter(|_| p > 0.0).map(|b| DropoutSite { rng: b.rng, stream: stream_id(1 + b.layer, s), p });
+        let site = |s: Site, p: f64| {
+            dropout.filter(|_| p > 0.0).map(|b| DropoutSite {
+                rng: b.rng,
+                stream: stream_id(1 + b.layer, s),
+                p,
+            })
+        };
         let attn_site = dropout.and_then(|b| site(Site::AttnProbs, b.attn));
         let out_site = dropout.and_then(|b| site(Site::AttnOut, b.hidden));
         let ffn_site = dropout.and_then(|b| site(Site::FfnOut, b.hidden));
@@ -177,7 +185,17 @@ impl<T: Kernels> Block<T> {
         self.q.forward(&mut cache.q, xq);
         // att = MHA(q, k, v)
         reset(&mut cache.att, n);
-        attention_forward(&mut cache.att, &mut cache.attn, &cache.q, &cache.k, &cache.v, groups, dims, attn_site.as_ref(), &mut scratch.attn);
+        attention_forward(
+            &mut cache.att,
+            &mut cache.attn,
+            &cache.q,
+            &cache.k,
+            &cache.v,
+            groups,
+            dims,
+            attn_site.as_ref(),
+            &mut scratch.attn,
+        );
         // r1 = xq + Dropout(att · W_o + b_o)
         reset(&mut scratch.proj, n);
         self.o.forward(&mut scratch.proj, &cache.att);
@@ -218,7 +236,9 @@ impl<T: Kernels> Block<T> {
         scratch: &mut BlockScratch<T>,
     ) {
         self.forward_kv(cache, x);
-        self.forward_queries(cache, x, queries, q_ids, groups, dims, eps, dropout, scratch);
+        self.forward_queries(
+            cache, x, queries, q_ids, groups, dims, eps, dropout, scratch,
+        );
     }
 
     /// Backward of [`forward_queries`](Self::forward_queries): from dy
@@ -248,7 +268,8 @@ impl<T: Kernels> Block<T> {
         assert_eq!(dy.len(), n, "block backward: dy shape");
         // y = LN2(r2)
         reset(&mut scratch.dr2, n);
-        self.ln2.backward(&mut grad.ln2, &mut scratch.dr2, dy, &cache.r2, &cache.ln2);
+        self.ln2
+            .backward(&mut grad.ln2, &mut scratch.dr2, dy, &cache.r2, &cache.ln2);
         // r2 = a + Dropout(FFN(a))
         scratch.da.clear();
         scratch.da.extend_from_slice(&scratch.dr2);
@@ -258,10 +279,23 @@ impl<T: Kernels> Block<T> {
         } else {
             dropout_backward(&mut scratch.dbranch, &scratch.dr2, &cache.mask2);
         }
-        self.ffn.backward(&mut grad.ffn, &mut scratch.da, &scratch.dbranch, &cache.ln1.out, &cache.ffn, &mut scratch.ffn);
+        self.ffn.backward(
+            &mut grad.ffn,
+            &mut scratch.da,
+            &scratch.dbranch,
+            &cache.ln1.out,
+            &cache.ffn,
+            &mut scratch.ffn,
+        );
         // a = LN1(r1)
         reset(&mut scratch.dr1, n);
-        self.ln1.backward(&mut grad.ln1, &mut scratch.dr1, &scratch.da, &cache.r1, &cache.ln1);
+        self.ln1.backward(
+            &mut grad.ln1,
+            &mut scratch.dr1,
+            &scratch.da,
+            &cache.r1,
+            &cache.ln1,
+        );
         // r1 = xq + Dropout(att · W_o + b_o)
         scratch.dxq.clear();
         scratch.dxq.extend_from_slice(&scratch.dr1);
@@ -272,12 +306,30 @@ impl<T: Kernels> Block<T> {
             dropout_backward(&mut scratch.dbranch, &scratch.dr1, &cache.mask1);
         }
         reset(&mut scratch.datt, n);
-        self.o.backward(&mut grad.o, Some(&mut scratch.datt), &scratch.dbranch, &cache.att);
+        self.o.backward(
+            &mut grad.o,
+            Some(&mut scratch.datt),
+            &scratch.dbranch,
+            &cache.att,
+        );
         // att = MHA(q, k, v)
         reset(&mut scratch.dq, n);
-        attention_backward(&mut scratch.dq, dk, dv, &scratch.datt, &cache.q, &cache.k, &cache.v, &cache.attn, groups, dims, &mut scratch.attn);
+        attention_backward(
+            &mut scratch.dq,
+            dk,
+            dv,
+            &scratch.datt,
+            &cache.q,
+            &cache.k,
+            &cache.v,
+            &cache.attn,
+            groups,
+            dims,
+            &mut scratch.attn,
+        );
         // q = xq · W_q + b_q
-        self.q.backward(&mut grad.q, Some(&mut scratch.dxq), &scratch.dq, xq);
+        self.q
+            .backward(&mut grad.q, Some(&mut scratch.dxq), &scratch.dq, xq);
         // xq = x[rows]
         match queries {
             Queries::All => T::axpy(dx, T::ONE, &scratch.dxq),
@@ -315,7 +367,9 @@ impl<T: Kernels> Block<T> {
         let mut dv = std::mem::take(&mut scratch.dv);
         reset(&mut dk, x.len());
         reset(&mut dv, x.len());
-        self.backward_queries(grad, dx, &mut dk, &mut dv, dy, x, queries, groups, dims, cache, scratch);
+        self.backward_queries(
+            grad, dx, &mut dk, &mut dv, dy, x, queries, groups, dims, cache, scratch,
+        );
         self.backward_kv(grad, dx, &dk, &dv, x);
         scratch.dk = dk;
         scratch.dv = dv;
@@ -334,17 +388,47 @@ mod tests {
         let d = 2;
         let mut block = Block::<f64>::zeros(d, 3);
         block.ln1 = LayerNorm::identity(d);
-        block.ln2 = LayerNorm { gamma: Tensor { shape: vec![2], data: vec![2.0, 2.0] }, beta: Tensor { shape: vec![2], data: vec![1.0, 0.0] } };
+        block.ln2 = LayerNorm {
+            gamma: Tensor {
+                shape: vec![2],
+                data: vec![2.0, 2.0],
+            },
+            beta: Tensor {
+                shape: vec![2],
+                data: vec![1.0, 0.0],
+            },
+        };
         block.q.w.data = vec![1.0, 0.5, -0.5, 1.0];
         block.k.w.data = vec![0.3, 0.1, 0.2, -0.4];
         block.v.w.data = vec![1.0, 0.0, 0.0, 1.0];
         let x = [1.0, 3.0, 2.0, -2.0];
-        let groups = [AttnGroup { q_start: 0, n_q: 2, k_start: 0, n_k: 2, seq: 0, pos0: 0 }];
+        let groups = [AttnGroup {
+            q_start: 0,
+            n_q: 2,
+            k_start: 0,
+            n_k: 2,
+            seq: 0,
+            pos0: 0,
+        }];
         let ids = [RowId { seq: 0, pos: 0 }, RowId { seq: 0, pos: 1 }];
-        let dims = AttnDims { d, n_heads: 1, pos_cap: 2 };
+        let dims = AttnDims {
+            d,
+            n_heads: 1,
+            pos_cap: 2,
+        };
         let mut cache = BlockCache::default();
         let mut scratch = BlockScratch::default();
-        block.forward(&mut cache, &x, Queries::All, &ids, &groups, dims, 0.0, None, &mut scratch);
+        block.forward(
+            &mut cache,
+            &x,
+            Queries::All,
+            &ids,
+            &groups,
+            dims,
+            0.0,
+            None,
+            &mut scratch,
+        );
         // LN over two features maps (a, b) with a < b to (−1, 1); then γ=2, β=(1, 0).
         let want = [1.0 - 2.0, 2.0, 1.0 + 2.0, -2.0];
         for (a, b) in cache.out().iter().zip(&want) {
@@ -353,7 +437,17 @@ mod tests {
         // Two-feature LN output is scale- and shift-invariant: dx = 0.
         let mut grad = Block::zeros(d, 3);
         let mut dx = [0.0; 4];
-        block.backward(&mut grad, &mut dx, &[1.0, -1.0, 0.5, 2.0], &x, Queries::All, &groups, dims, &cache, &mut scratch);
+        block.backward(
+            &mut grad,
+            &mut dx,
+            &[1.0, -1.0, 0.5, 2.0],
+            &x,
+            Queries::All,
+            &groups,
+            dims,
+            &cache,
+            &mut scratch,
+        );
         assert!(dx.iter().all(|g| g.abs() < 1e-12), "{dx:?}");
         // dβ2 = Σ dy
         assert_eq!(grad.ln2.beta.data, [1.5, 1.0]);

@@ -10,8 +10,19 @@ use crate::kernels::Kernels;
 ///
 /// `item_emb` is (N+1, d), `pos_emb` is (P, d). Panics on an id or position
 /// out of range (callers validate batches first).
-pub fn embedding_forward<T: Kernels>(out: &mut [T], items: &[u32], positions: &[u32], item_emb: &[T], pos_emb: &[T], d: usize) {
-    assert_eq!(items.len(), positions.len(), "embedding: items/positions length");
+pub fn embedding_forward<T: Kernels>(
+    out: &mut [T],
+    items: &[u32],
+    positions: &[u32],
+    item_emb: &[T],
+    pos_emb: &[T],
+    d: usize,
+) {
+    assert_eq!(
+        items.len(),
+        positions.len(),
+        "embedding: items/positions length"
+    );
     assert_eq!(out.len(), items.len() * d, "embedding: output shape");
     for ((row, &item), &pos) in out.chunks_exact_mut(d).zip(items).zip(positions) {
         let (i, p) = (item as usize * d, pos as usize * d);
@@ -21,8 +32,19 @@ pub fn embedding_forward<T: Kernels>(out: &mut [T], items: &[u32], positions: &[
 
 /// Scatter-add backward: ditem_emb[items[r]] += dout[r] (skipping item 0,
 /// the padding row, which must stay untrained) and dpos_emb[positions[r]] += dout[r].
-pub fn embedding_backward<T: Kernels>(ditem_emb: &mut [T], dpos_emb: &mut [T], dout: &[T], items: &[u32], positions: &[u32], d: usize) {
-    assert_eq!(dout.len(), items.len() * d, "embedding backward: dout shape");
+pub fn embedding_backward<T: Kernels>(
+    ditem_emb: &mut [T],
+    dpos_emb: &mut [T],
+    dout: &[T],
+    items: &[u32],
+    positions: &[u32],
+    d: usize,
+) {
+    assert_eq!(
+        dout.len(),
+        items.len() * d,
+        "embedding backward: dout shape"
+    );
     for ((row, &item), &pos) in dout.chunks_exact(d).zip(items).zip(positions) {
         if item != 0 {
             let i = item as usize * d;

@@ -35,7 +35,10 @@ pub struct FeedForwardScratch<T> {
 impl<T: Kernels> FeedForward<T> {
     /// All-zero parameters.
     pub fn zeros(d: usize, inner: usize) -> Self {
-        FeedForward { ff1: Linear::zeros(d, inner), ff2: Linear::zeros(inner, d) }
+        FeedForward {
+            ff1: Linear::zeros(d, inner),
+            ff2: Linear::zeros(inner, d),
+        }
     }
 
     /// cache.out (rows, d) = FFN(inp (rows, d)).
@@ -64,11 +67,13 @@ impl<T: Kernels> FeedForward<T> {
         reset(&mut scratch.dact, n);
         reset(&mut scratch.dpre, n);
         // out = act · w2 + b2
-        self.ff2.backward(&mut grad.ff2, Some(&mut scratch.dact), dout, &cache.act);
+        self.ff2
+            .backward(&mut grad.ff2, Some(&mut scratch.dact), dout, &cache.act);
         // act = GELU(pre)
         T::gelu_backward(&mut scratch.dpre, &scratch.dact, &cache.pre);
         // pre = inp · w1 + b1
-        self.ff1.backward(&mut grad.ff1, Some(dinp), &scratch.dpre, inp);
+        self.ff1
+            .backward(&mut grad.ff1, Some(dinp), &scratch.dpre, inp);
     }
 }
 
@@ -81,8 +86,26 @@ mod tests {
     fn closed_form_one_feature() {
         // d = inner = 1, w1 = 2, b1 = 0, w2 = 3, b2 = 1: out = 3·GELU(2x) + 1.
         let ffn = FeedForward {
-            ff1: Linear { w: Tensor { shape: vec![1, 1], data: vec![2.0] }, b: Tensor { shape: vec![1], data: vec![0.0] } },
-            ff2: Linear { w: Tensor { shape: vec![1, 1], data: vec![3.0] }, b: Tensor { shape: vec![1], data: vec![1.0] } },
+            ff1: Linear {
+                w: Tensor {
+                    shape: vec![1, 1],
+                    data: vec![2.0],
+                },
+                b: Tensor {
+                    shape: vec![1],
+                    data: vec![0.0],
+                },
+            },
+            ff2: Linear {
+                w: Tensor {
+                    shape: vec![1, 1],
+                    data: vec![3.0],
+                },
+                b: Tensor {
+                    shape: vec![1],
+                    data: vec![1.0],
+                },
+            },
         };
         let x: f64 = 0.5;
         let mut cache = FeedForwardCache::default();
@@ -93,7 +116,14 @@ mod tests {
 
         let mut grad = FeedForward::zeros(1, 1);
         let mut dinp = [0.0];
-        ffn.backward(&mut grad, &mut dinp, &[1.0], &[x], &cache, &mut FeedForwardScratch::default());
+        ffn.backward(
+            &mut grad,
+            &mut dinp,
+            &[1.0],
+            &[x],
+            &cache,
+            &mut FeedForwardScratch::default(),
+        );
         // d out / dx = 3 · GELU'(1) · 2, GELU'(z) = Φ(z) + z·φ(z), φ(1) = e^{−1/2}/√(2π).
         let pdf1 = (-0.5f64).exp() / (2.0 * std::f64::consts::PI).sqrt();
         assert!((dinp[0] - 6.0 * (phi1 + pdf1)).abs() < 1e-12);

@@ -20,7 +20,11 @@ pub struct FdCheck {
 
 impl Default for FdCheck {
     fn default() -> Self {
-        FdCheck { h: 1e-5, rtol: 1e-6, atol: 1e-8 }
+        FdCheck {
+            h: 1e-5,
+            rtol: 1e-6,
+            atol: 1e-8,
+        }
     }
 }
 
@@ -48,8 +52,13 @@ impl FdCheck {
             *slot(state, i) = x0;
             let numeric = (up - down) / (2.0 * self.h);
             let a = analytic[i];
-            if !((a - numeric).abs() <= self.atol + self.rtol * a.abs().max(numeric.abs())) {
-                return Err(format!("{what}[{i}]: analytic {a:e} vs numeric {numeric:e} (diff {:e})", (a - numeric).abs()));
+            // written so that a NaN on either side fails the check
+            let within = (a - numeric).abs() <= self.atol + self.rtol * a.abs().max(numeric.abs());
+            if !within {
+                return Err(format!(
+                    "{what}[{i}]: analytic {a:e} vs numeric {numeric:e} (diff {:e})",
+                    (a - numeric).abs()
+                ));
             }
             checked += 1;
         }
@@ -67,9 +76,14 @@ mod tests {
         let mut x = vec![1.3, 0.4];
         let f = |x: &Vec<f64>| x[0] * x[0] * x[1].sin();
         let good = [2.0 * 1.3 * 0.4f64.sin(), 1.69 * 0.4f64.cos()];
-        assert_eq!(FdCheck::default().check("f", &mut x, 0..2, &good, |x, i| &mut x[i], f), Ok(2));
+        assert_eq!(
+            FdCheck::default().check("f", &mut x, 0..2, &good, |x, i| &mut x[i], f),
+            Ok(2)
+        );
         let bad = [good[0], good[1] * 1.001];
-        assert!(FdCheck::default().check("f", &mut x, 0..2, &bad, |x, i| &mut x[i], f).is_err());
+        assert!(FdCheck::default()
+            .check("f", &mut x, 0..2, &bad, |x, i| &mut x[i], f)
+            .is_err());
         assert_eq!(x, vec![1.3, 0.4], "coordinates are restored");
     }
 }

@@ -34,7 +34,10 @@ pub struct ItemCeScratch<T> {
 }
 
 fn n_items_of(item_emb: &[impl Sized], d: usize) -> usize {
-    assert!(d > 0 && item_emb.len() % d == 0 && item_emb.len() >= d, "item table must be (N+1, d)");
+    assert!(
+        d > 0 && item_emb.len() % d == 0 && item_emb.len() >= d,
+        "item table must be (N+1, d)"
+    );
     item_emb.len() / d - 1
 }
 
@@ -48,7 +51,18 @@ pub fn item_scores<T: Kernels>(out: &mut [T], h: &[T], item_emb: &[T], d: usize,
         // The scoring kernel streams the item table once for a few queries.
         T::score(out, h, items, d, inv_tau);
     } else {
-        T::gemm(rows, n, d, inv_tau, h, Trans::N, items, Trans::T, T::ZERO, out);
+        T::gemm(
+            rows,
+            n,
+            d,
+            inv_tau,
+            h,
+            Trans::N,
+            items,
+            Trans::T,
+            T::ZERO,
+            out,
+        );
     }
 }
 
@@ -65,8 +79,14 @@ pub fn item_ce_forward<T: Kernels>(
 ) {
     let n = n_items_of(item_emb, d);
     let rows = targets.len();
-    assert!(h.len() == rows * d && losses.len() == rows, "item_ce: shapes");
-    assert!(targets.iter().all(|&t| t >= 1 && t as usize <= n), "item_ce: target outside 1..=N");
+    assert!(
+        h.len() == rows * d && losses.len() == rows,
+        "item_ce: shapes"
+    );
+    assert!(
+        targets.iter().all(|&t| t >= 1 && t as usize <= n),
+        "item_ce: target outside 1..=N"
+    );
     let mut state = vec![(T::NEG_INFINITY, T::ZERO); rows];
     let mut target_logit = vec![T::ZERO; rows];
     let mut block = std::mem::take(&mut cache.logits);
@@ -74,7 +94,18 @@ pub fn item_ce_forward<T: Kernels>(
         let nb = ITEM_BLOCK.min(n - c0);
         // pass 1: logits of this block (rows, nb)
         reset(&mut block, rows * nb);
-        T::gemm(rows, nb, d, inv_tau, h, Trans::N, &item_emb[(c0 + 1) * d..(c0 + 1 + nb) * d], Trans::T, T::ZERO, &mut block);
+        T::gemm(
+            rows,
+            nb,
+            d,
+            inv_tau,
+            h,
+            Trans::N,
+            &item_emb[(c0 + 1) * d..(c0 + 1 + nb) * d],
+            Trans::T,
+            T::ZERO,
+            &mut block,
+        );
         // pass 2: fold into the running (max, Σexp) and pick the target logit
         for (b, row) in block.chunks_exact(nb).enumerate() {
             T::lse_accumulate(&mut state[b], row);
@@ -114,7 +145,10 @@ pub fn item_ce_backward<T: Kernels>(
 ) {
     let n = n_items_of(item_emb, d);
     let rows = targets.len();
-    assert!(dh.len() == rows * d && dlosses.len() == rows && ditem_emb.len() == item_emb.len(), "item_ce backward: shapes");
+    assert!(
+        dh.len() == rows * d && dlosses.len() == rows && ditem_emb.len() == item_emb.len(),
+        "item_ce backward: shapes"
+    );
     for c0 in (0..n).step_by(ITEM_BLOCK) {
         let nb = ITEM_BLOCK.min(n - c0);
         let emb_block = &item_emb[(c0 + 1) * d..(c0 + 1 + nb) * d];
@@ -123,12 +157,28 @@ pub fn item_ce_backward<T: Kernels>(
             &cache.logits
         } else {
             reset(&mut scratch.logits, rows * nb);
-            T::gemm(rows, nb, d, inv_tau, h, Trans::N, emb_block, Trans::T, T::ZERO, &mut scratch.logits);
+            T::gemm(
+                rows,
+                nb,
+                d,
+                inv_tau,
+                h,
+                Trans::N,
+                emb_block,
+                Trans::T,
+                T::ZERO,
+                &mut scratch.logits,
+            );
             &scratch.logits
         };
         // forward: loss_b = lse_b − z_{b,y}  ⇒  dz_b = dloss_b · (exp(z_b − lse_b) − onehot(y_b))
         reset(&mut scratch.dlogits, rows * nb);
-        for (b, (dz, z)) in scratch.dlogits.chunks_exact_mut(nb).zip(logits.chunks_exact(nb)).enumerate() {
+        for (b, (dz, z)) in scratch
+            .dlogits
+            .chunks_exact_mut(nb)
+            .zip(logits.chunks_exact(nb))
+            .enumerate()
+        {
             T::xent_backward_block(dz, z, cache.lse[b], dlosses[b]);
             let col = targets[b] as usize - 1;
             if (c0..c0 + nb).contains(&col) {
@@ -136,8 +186,30 @@ pub fn item_ce_backward<T: Kernels>(
             }
         }
         // forward: z = inv_tau · h · E_blockᵀ  ⇒  dh += inv_tau · dz · E_block, dE_block += inv_tau · dzᵀ · h
-        T::gemm(rows, d, nb, inv_tau, &scratch.dlogits, Trans::N, emb_block, Trans::N, T::ONE, dh);
-        T::gemm(nb, d, rows, inv_tau, &scratch.dlogits, Trans::T, h, Trans::N, T::ONE, &mut ditem_emb[(c0 + 1) * d..(c0 + 1 + nb) * d]);
+        T::gemm(
+            rows,
+            d,
+            nb,
+            inv_tau,
+            &scratch.dlogits,
+            Trans::N,
+            emb_block,
+            Trans::N,
+            T::ONE,
+            dh,
+        );
+        T::gemm(
+            nb,
+            d,
+            rows,
+            inv_tau,
+            &scratch.dlogits,
+            Trans::T,
+            h,
+            Trans::N,
+            T::ONE,
+            &mut ditem_emb[(c0 + 1) * d..(c0 + 1 + nb) * d],
+        );
     }
 }
 
@@ -166,28 +238,56 @@ mod tests {
         assert!((losses[0] - (-(0.2f64).ln())).abs() < 1e-14);
 
         let (mut dh, mut de) = ([0.0], [0.0; 3]);
-        item_ce_backward(&mut dh, &mut de, &[1.0], &h, &item_emb, &[2], &cache, 1, 2.0, &mut ItemCeScratch::default());
+        item_ce_backward(
+            &mut dh,
+            &mut de,
+            &[1.0],
+            &h,
+            &item_emb,
+            &[2],
+            &cache,
+            1,
+            2.0,
+            &mut ItemCeScratch::default(),
+        );
         // dz = (0.8, 0.2 − 1) = (0.8, −0.8); dh = 2·(0.8·1 + (−0.8)(−1)) = 3.2;
         // dE_i = 2·dz_i·h.
         assert!((dh[0] - 3.2).abs() < 1e-14);
         assert_eq!(de[0], 0.0, "padding row never receives gradient");
-        assert!((de[1] - 2.0 * 0.8 * h[0]).abs() < 1e-14 && (de[2] + 2.0 * 0.8 * h[0]).abs() < 1e-14);
+        assert!(
+            (de[1] - 2.0 * 0.8 * h[0]).abs() < 1e-14 && (de[2] + 2.0 * 0.8 * h[0]).abs() < 1e-14
+        );
     }
 
     #[test]
     fn many_blocks_match_one_pass() {
         // N spanning three blocks: the blockwise loss and gradient equal a direct computation.
         let (n, d, rows) = (2 * ITEM_BLOCK + 5, 3, 2);
-        let item_emb: Vec<f64> = (0..(n + 1) * d).map(|i| ((i * 37 % 101) as f64 - 50.0) / 40.0).collect();
+        let item_emb: Vec<f64> = (0..(n + 1) * d)
+            .map(|i| ((i * 37 % 101) as f64 - 50.0) / 40.0)
+            .collect();
         let h = [0.3, -0.2, 0.5, -0.1, 0.4, 0.25];
         let targets = [7u32, (2 * ITEM_BLOCK + 3) as u32];
         let mut losses = [0.0; 2];
         let mut cache = ItemCeCache::default();
         item_ce_forward(&mut losses, &mut cache, &h, &item_emb, &targets, d, 1.0);
         let (mut dh, mut de) = (vec![0.0; rows * d], vec![0.0; item_emb.len()]);
-        item_ce_backward(&mut dh, &mut de, &[1.0, 0.5], &h, &item_emb, &targets, &cache, d, 1.0, &mut ItemCeScratch::default());
+        item_ce_backward(
+            &mut dh,
+            &mut de,
+            &[1.0, 0.5],
+            &h,
+            &item_emb,
+            &targets,
+            &cache,
+            d,
+            1.0,
+            &mut ItemCeScratch::default(),
+        );
         for b in 0..rows {
-            let z: Vec<f64> = (1..=n).map(|i| (0..d).map(|c| h[b * d + c] * item_emb[i * d + c]).sum()).collect();
+            let z: Vec<f64> = (1..=n)
+                .map(|i| (0..d).map(|c| h[b * d + c] * item_emb[i * d + c]).sum())
+                .collect();
             let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let lse = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
             assert!((losses[b] - (lse - z[targets[b] as usize - 1])).abs() < 1e-12);
@@ -195,11 +295,14 @@ mod tests {
         let mut dh_want = vec![0.0; rows * d];
         for b in 0..rows {
             let w = [1.0, 0.5][b];
-            let z: Vec<f64> = (1..=n).map(|i| (0..d).map(|c| h[b * d + c] * item_emb[i * d + c]).sum()).collect();
+            let z: Vec<f64> = (1..=n)
+                .map(|i| (0..d).map(|c| h[b * d + c] * item_emb[i * d + c]).sum())
+                .collect();
             let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let s: f64 = z.iter().map(|v| (v - m).exp()).sum();
             for i in 1..=n {
-                let dz = w * ((z[i - 1] - m).exp() / s - if i == targets[b] as usize { 1.0 } else { 0.0 });
+                let dz = w
+                    * ((z[i - 1] - m).exp() / s - if i == targets[b] as usize { 1.0 } else { 0.0 });
                 for c in 0..d {
                     dh_want[b * d + c] += dz * item_emb[i * d + c];
                 }

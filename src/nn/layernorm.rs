@@ -27,12 +27,18 @@ pub struct LayerNormCache<T> {
 impl<T: Kernels> LayerNorm<T> {
     /// γ = 1, β = 0.
     pub fn identity(d: usize) -> Self {
-        LayerNorm { gamma: Tensor::filled(&[d], T::ONE), beta: Tensor::zeros(&[d]) }
+        LayerNorm {
+            gamma: Tensor::filled(&[d], T::ONE),
+            beta: Tensor::zeros(&[d]),
+        }
     }
 
     /// All-zero parameters (the shape of a gradient buffer).
     pub fn zeros(d: usize) -> Self {
-        LayerNorm { gamma: Tensor::zeros(&[d]), beta: Tensor::zeros(&[d]) }
+        LayerNorm {
+            gamma: Tensor::zeros(&[d]),
+            beta: Tensor::zeros(&[d]),
+        }
     }
 
     /// Width d.
@@ -44,15 +50,35 @@ impl<T: Kernels> LayerNorm<T> {
     pub fn forward(&self, cache: &mut LayerNormCache<T>, inp: &[T], eps: T) {
         let d = self.width();
         let rows = inp.len() / d;
-        assert_eq!(inp.len(), rows * d, "layernorm: input is not a whole number of rows");
+        assert_eq!(
+            inp.len(),
+            rows * d,
+            "layernorm: input is not a whole number of rows"
+        );
         reset(&mut cache.out, rows * d);
         reset(&mut cache.mean, rows);
         reset(&mut cache.rstd, rows);
-        T::layernorm_forward(&mut cache.out, &mut cache.mean, &mut cache.rstd, inp, &self.gamma.data, &self.beta.data, d, eps);
+        T::layernorm_forward(
+            &mut cache.out,
+            &mut cache.mean,
+            &mut cache.rstd,
+            inp,
+            &self.gamma.data,
+            &self.beta.data,
+            d,
+            eps,
+        );
     }
 
     /// Accumulates dinp (rows, d), dγ and dβ from dout (rows, d).
-    pub fn backward(&self, grad: &mut LayerNorm<T>, dinp: &mut [T], dout: &[T], inp: &[T], cache: &LayerNormCache<T>) {
+    pub fn backward(
+        &self,
+        grad: &mut LayerNorm<T>,
+        dinp: &mut [T],
+        dout: &[T],
+        inp: &[T],
+        cache: &LayerNormCache<T>,
+    ) {
         let d = self.width();
         T::layernorm_backward(
             dinp,
@@ -77,7 +103,16 @@ mod tests {
         // For d = 2 and inp = (a, b): mean = (a+b)/2, var = ((a−b)/2)², so
         // x̂ = (±1)·|a−b|/√((a−b)² + 4·eps) ≈ (−1, +1) for a < b; the output
         // is β ± γ, and dinp is ~0 because x̂ does not depend on the scale.
-        let ln: LayerNorm<f64> = LayerNorm { gamma: Tensor { shape: vec![2], data: vec![2.0, 3.0] }, beta: Tensor { shape: vec![2], data: vec![0.5, -0.5] } };
+        let ln: LayerNorm<f64> = LayerNorm {
+            gamma: Tensor {
+                shape: vec![2],
+                data: vec![2.0, 3.0],
+            },
+            beta: Tensor {
+                shape: vec![2],
+                data: vec![0.5, -0.5],
+            },
+        };
         let inp = [1.0f64, 3.0];
         let mut cache = LayerNormCache::default();
         ln.forward(&mut cache, &inp, 0.0);
@@ -91,7 +126,9 @@ mod tests {
         ln.backward(&mut grad, &mut dinp, &[1.0, 1.0], &inp, &cache);
         // dβ = dout; dγ = dout ⊙ x̂ = (−1, 1).
         assert_eq!(grad.beta.data, [1.0, 1.0]);
-        assert!((grad.gamma.data[0] + 1.0).abs() < 1e-15 && (grad.gamma.data[1] - 1.0).abs() < 1e-15);
+        assert!(
+            (grad.gamma.data[0] + 1.0).abs() < 1e-15 && (grad.gamma.data[1] - 1.0).abs() < 1e-15
+        );
         // dx̂ = γ ⊙ dout = (2, 3); dinp = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂ ⊙ x̂))
         //      = (2 − 2.5 − (−1)(0.5), 3 − 2.5 − (1)(0.5)) = (0, 0).
         assert!(dinp[0].abs() < 1e-15 && dinp[1].abs() < 1e-15);

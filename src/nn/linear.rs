@@ -18,7 +18,10 @@ pub struct Linear<T> {
 impl<T: Kernels> Linear<T> {
     /// All-zero parameters (use the model's initialiser for training).
     pub fn zeros(d_in: usize, d_out: usize) -> Self {
-        Linear { w: Tensor::zeros(&[d_in, d_out]), b: Tensor::zeros(&[d_out]) }
+        Linear {
+            w: Tensor::zeros(&[d_in, d_out]),
+            b: Tensor::zeros(&[d_out]),
+        }
     }
 
     /// Input width.
@@ -35,12 +38,27 @@ impl<T: Kernels> Linear<T> {
     pub fn forward(&self, out: &mut [T], inp: &[T]) {
         let (d_in, d_out) = (self.d_in(), self.d_out());
         let rows = inp.len() / d_in;
-        assert_eq!(inp.len(), rows * d_in, "linear: input is not a whole number of rows");
+        assert_eq!(
+            inp.len(),
+            rows * d_in,
+            "linear: input is not a whole number of rows"
+        );
         assert_eq!(out.len(), rows * d_out, "linear: output shape");
         for row in out.chunks_exact_mut(d_out) {
             row.copy_from_slice(&self.b.data);
         }
-        T::gemm(rows, d_out, d_in, T::ONE, inp, Trans::N, &self.w.data, Trans::N, T::ONE, out);
+        T::gemm(
+            rows,
+            d_out,
+            d_in,
+            T::ONE,
+            inp,
+            Trans::N,
+            &self.w.data,
+            Trans::N,
+            T::ONE,
+            out,
+        );
     }
 
     /// Backward of [`forward`](Self::forward), accumulating:
@@ -53,10 +71,32 @@ impl<T: Kernels> Linear<T> {
         if let Some(dinp) = dinp {
             assert_eq!(dinp.len(), rows * d_in, "linear backward: dinp shape");
             // forward: out = inp · w  ⇒  dinp += dout · wᵀ
-            T::gemm(rows, d_in, d_out, T::ONE, dout, Trans::N, &self.w.data, Trans::T, T::ONE, dinp);
+            T::gemm(
+                rows,
+                d_in,
+                d_out,
+                T::ONE,
+                dout,
+                Trans::N,
+                &self.w.data,
+                Trans::T,
+                T::ONE,
+                dinp,
+            );
         }
         // ⇒ dw += inpᵀ · dout
-        T::gemm(d_in, d_out, rows, T::ONE, inp, Trans::T, dout, Trans::N, T::ONE, &mut grad.w.data);
+        T::gemm(
+            d_in,
+            d_out,
+            rows,
+            T::ONE,
+            inp,
+            Trans::T,
+            dout,
+            Trans::N,
+            T::ONE,
+            &mut grad.w.data,
+        );
         // forward: out += b (every row)  ⇒  db += Σ_rows dout
         for row in dout.chunks_exact(d_out) {
             T::axpy(&mut grad.b.data, T::ONE, row);
@@ -71,8 +111,14 @@ mod tests {
     fn tiny() -> Linear<f64> {
         // w = [[1, 2, 3], [4, 5, 6]] (d_in 2, d_out 3), b = [0.5, -1, 2]
         Linear {
-            w: Tensor { shape: vec![2, 3], data: vec![1., 2., 3., 4., 5., 6.] },
-            b: Tensor { shape: vec![3], data: vec![0.5, -1., 2.] },
+            w: Tensor {
+                shape: vec![2, 3],
+                data: vec![1., 2., 3., 4., 5., 6.],
+            },
+            b: Tensor {
+                shape: vec![3],
+                data: vec![0.5, -1., 2.],
+            },
         }
     }
 
@@ -82,7 +128,17 @@ mod tests {
         let inp = [1.0, -1.0, 2.0, 0.5];
         let mut out = [f64::NAN; 6];
         lin.forward(&mut out, &inp);
-        assert_eq!(out, [1. - 4. + 0.5, 2. - 5. - 1., 3. - 6. + 2., 2. + 2. + 0.5, 4. + 2.5 - 1., 6. + 3. + 2.]);
+        assert_eq!(
+            out,
+            [
+                1. - 4. + 0.5,
+                2. - 5. - 1.,
+                3. - 6. + 2.,
+                2. + 2. + 0.5,
+                4. + 2.5 - 1.,
+                6. + 3. + 2.
+            ]
+        );
 
         let dout = [1.0, 0.0, -1.0, 2.0, 1.0, 0.0];
         let mut grad = Linear::zeros(2, 3);

@@ -19,13 +19,19 @@ impl<T: Real> Tensor<T> {
     /// An all-zero tensor of the given shape.
     pub fn zeros(shape: &[usize]) -> Self {
         let n = shape.iter().product();
-        Tensor { shape: shape.to_vec(), data: vec![T::ZERO; n] }
+        Tensor {
+            shape: shape.to_vec(),
+            data: vec![T::ZERO; n],
+        }
     }
 
     /// A tensor of the given shape filled with `value`.
     pub fn filled(shape: &[usize], value: T) -> Self {
         let n = shape.iter().product();
-        Tensor { shape: shape.to_vec(), data: vec![value; n] }
+        Tensor {
+            shape: shape.to_vec(),
+            data: vec![value; n],
+        }
     }
 
     /// Number of elements.
@@ -40,7 +46,10 @@ impl<T: Real> Tensor<T> {
 
     /// The same values converted to another scalar type (through `f64`).
     pub fn cast<U: Real>(&self) -> Tensor<U> {
-        Tensor { shape: self.shape.clone(), data: self.data.iter().map(|&x| U::from_f64(x.to_f64())).collect() }
+        Tensor {
+            shape: self.shape.clone(),
+            data: self.data.iter().map(|&x| U::from_f64(x.to_f64())).collect(),
+        }
     }
 
     /// Sets every element to zero, keeping the allocation.
