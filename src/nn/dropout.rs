@@ -74,7 +74,7 @@ pub fn fill_mask<T: Real>(mask: &mut [T], rng: &CounterRng, stream: u64, offset:
     let mut e = offset;
     let mut i = 0;
     // Leading partial block, then 8 blocks (64 elements) at a time, then the tail.
-    let mut emit = |w: [u32; 4], e: &mut u64, i: &mut usize, mask: &mut [T]| {
+    let emit = |w: [u32; 4], e: &mut u64, i: &mut usize, mask: &mut [T]| {
         let lane0 = (*e % 8) as usize;
         let lanes = (8 - lane0).min(mask.len() - *i);
         for lane in lane0..lane0 + lanes {
