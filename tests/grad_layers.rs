@@ -163,7 +163,7 @@ fn layout(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
     fn linear(rows in 1usize..5, d_in in 1usize..6, d_out in 1usize..6, seed in any::<u64>()) {
