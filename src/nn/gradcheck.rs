@@ -58,7 +58,7 @@ impl FdCheck {
         let mut checked = 0;
         for i in indices {
             let x0 = *slot(state, i);
-            let mut central = |state: &mut S, h: f64| {
+            let central = |state: &mut S, h: f64| {
                 *slot(state, i) = x0 + h;
                 let up = loss(state);
                 *slot(state, i) = x0 - h;
