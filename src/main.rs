@@ -14,7 +14,11 @@ use dtrec::serve::{RecommendOptions, Recommender};
 use dtrec::train::{self, TrainConfig, TrainState};
 
 #[derive(Parser)]
-#[command(name = "dtrec", version, about = "Sequential recommendation with adaptive latent reasoning, on the CPU")]
+#[command(
+    name = "dtrec",
+    version,
+    about = "Sequential recommendation with adaptive latent reasoning, on the CPU"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -92,22 +96,39 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Quickstart { out, config } => quickstart(&out, &config),
-        Command::Train { data, config, out, checkpoint, report } => {
+        Command::Train {
+            data,
+            config,
+            out,
+            checkpoint,
+            report,
+        } => {
             let interactions = load(&data)?;
             let split = data.split(&interactions)?;
             eprintln!("{split}");
             let (model, train) = config.resolve(interactions.num_items())?;
-            let (rec, valid, test) = fit(&interactions, &split, model, &train, checkpoint.as_deref(), report.as_deref())?;
+            let (rec, valid, test) = fit(
+                &interactions,
+                &split,
+                model,
+                &train,
+                checkpoint.as_deref(),
+                report.as_deref(),
+            )?;
             print_metrics("validation (best epoch)", &valid);
             print_metrics("test", &test);
             rec.save(&out).map_err(|e| e.to_string())?;
             eprintln!("model written to {}", out.display());
             Ok(())
         }
-        Command::Eval { model, data, mask_history } => {
+        Command::Eval {
+            model,
+            data,
+            mask_history,
+        } => {
             let rec = Recommender::load(&model).map_err(|e| e.to_string())?;
             let interactions = load(&data)?;
-            if interactions.item_ids() != rec.vocab() {
+            if interactions.item_ids()[1..] != *rec.vocab() {
                 return Err(format!(
                     "{}: the item vocabulary differs from the model's ({} vs {} items): evaluate on the data the model was trained on",
                     data.source(),
@@ -118,19 +139,41 @@ fn run(command: Command) -> Result<(), String> {
             let split = data.split(&interactions)?;
             for (name, samples) in [("validation", &split.valid), ("test", &split.test)] {
                 let started = Instant::now();
-                let report = train::evaluate(rec.model(), &interactions, samples, 256, mask_history)
-                    .map_err(|e| e.to_string())?;
+                let report =
+                    train::evaluate(rec.model(), &interactions, samples, 256, mask_history)
+                        .map_err(|e| e.to_string())?;
                 print_metrics(name, &report.metrics);
-                eprintln!("({} samples in {:.2}s)", samples.len(), started.elapsed().as_secs_f64());
+                eprintln!(
+                    "({} samples in {:.2}s)",
+                    samples.len(),
+                    started.elapsed().as_secs_f64()
+                );
             }
             Ok(())
         }
-        Command::Recommend { model, history, k, include_seen, skip_unknown } => {
+        Command::Recommend {
+            model,
+            history,
+            k,
+            include_seen,
+            skip_unknown,
+        } => {
             let rec = Recommender::load(&model).map_err(|e| e.to_string())?;
-            let items: Vec<&str> = history.split([' ', ',']).filter(|s| !s.is_empty()).collect();
-            let options = RecommendOptions { exclude_seen: !include_seen, skip_unknown };
-            for (rank, (item, score)) in rec.recommend(&items, k, &options).map_err(|e| e.to_string())?.iter().enumerate() {
-                println!("{:>3}  {item:<16} {score:.4}", rank + 1);
+            let items: Vec<&str> = history
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .collect();
+            let options = RecommendOptions {
+                exclude_seen: !include_seen,
+                skip_unknown,
+            };
+            for (rank, r) in rec
+                .recommend(&items, k, &options)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .enumerate()
+            {
+                println!("{:>3}  {:<16} {:.4}", rank + 1, r.item, r.score);
             }
             Ok(())
         }
@@ -146,7 +189,11 @@ fn run(command: Command) -> Result<(), String> {
 fn load(data: &DataArgs) -> Result<Interactions, String> {
     let started = Instant::now();
     let interactions = data.load()?;
-    eprintln!("loaded {} in {:.2}s", data.source(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "loaded {} in {:.2}s",
+        data.source(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(interactions)
 }
 
@@ -164,17 +211,24 @@ fn fit(
     checkpoint: Option<&Path>,
     report: Option<&Path>,
 ) -> Result<(Recommender, Metrics, Metrics), String> {
-    let vocab = data.item_ids().to_vec();
+    let vocab = data.item_ids()[1..].to_vec();
     let (mut state, train) = match checkpoint.filter(|p| p.exists()) {
         Some(path) => {
-            let (state, saved, saved_vocab) = train::load_checkpoint(path).map_err(|e| e.to_string())?;
+            let (state, saved, saved_vocab) =
+                train::load_checkpoint(path).map_err(|e| e.to_string())?;
             if saved_vocab != vocab || state.model.config() != &model {
-                return Err(format!("{}: checkpoint of a different model or dataset", path.display()));
+                return Err(format!(
+                    "{}: checkpoint of a different model or dataset",
+                    path.display()
+                ));
             }
             eprintln!("resuming {} at epoch {}", path.display(), state.epoch);
             (state, saved)
         }
-        None => (TrainState::new(model, train).map_err(|e| e.to_string())?, train.clone()),
+        None => (
+            TrainState::new(model, train).map_err(|e| e.to_string())?,
+            train.clone(),
+        ),
     };
     eprintln!(
         "training {} parameters on {} sequences (batch {}, lr {}, seed {}, {} threads)",
@@ -187,11 +241,20 @@ fn fit(
     );
     let mut bars = EpochBars::default();
     let mut save = |s: &TrainState| match checkpoint {
-        Some(path) => train::save_checkpoint(path, s, &train, &vocab).map_err(|e| train::TrainError::Config(e.to_string())),
+        Some(path) => train::save_checkpoint(path, s, &train, &vocab)
+            .map_err(|e| train::TrainError::Config(e.to_string())),
         None => Ok(()),
     };
     let started = Instant::now();
-    train::run(&mut state, data, split, &train, &mut |p| bars.handle(p), &mut save).map_err(|e| e.to_string())?;
+    train::run(
+        &mut state,
+        data,
+        split,
+        &train,
+        &mut |p| bars.handle(p),
+        &mut save,
+    )
+    .map_err(|e| e.to_string())?;
     let outcome = train::finish(&state, data, split, &train).map_err(|e| e.to_string())?;
     eprintln!(
         "best epoch {} of {} ({:.1}s in all)",
@@ -208,8 +271,13 @@ fn fit(
             "test": outcome.test,
             "epochs": outcome.history,
         });
-        dtrec::io::write_atomic(path, serde_json::to_string_pretty(&json).expect("serializes").as_bytes())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        dtrec::io::write_atomic(
+            path,
+            serde_json::to_string_pretty(&json)
+                .expect("serializes")
+                .as_bytes(),
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let rec = Recommender::new(outcome.model, vocab).map_err(|e| e.to_string())?;
     Ok((rec, outcome.valid, outcome.test))
@@ -245,13 +313,28 @@ fn quickstart(out: &Path, config: &ConfigArgs) -> Result<(), String> {
     println!("model written to {}", out.display());
 
     let user = 0;
-    let history: Vec<&str> = interactions.user_items(user).iter().map(|&i| interactions.item_ids()[i as usize - 1].as_str()).collect();
+    let history: Vec<&str> = interactions
+        .user_items(user)
+        .iter()
+        .map(|&i| interactions.item_ids()[i as usize].as_str())
+        .collect();
     let recent = &history[history.len().saturating_sub(10)..];
-    println!("user {}: last {} of {} items: {}", interactions.user_ids()[user as usize], recent.len(), history.len(), recent.join(" "));
+    println!(
+        "user {}: last {} of {} items: {}",
+        interactions.user_ids()[user as usize],
+        recent.len(),
+        history.len(),
+        recent.join(" ")
+    );
     println!("top 10 recommendations (history excluded):");
     let rec = Recommender::load(out).map_err(|e| e.to_string())?;
-    for (rank, (item, score)) in rec.recommend(&history, 10, &RecommendOptions::default()).map_err(|e| e.to_string())?.iter().enumerate() {
-        println!("{:>3}  item {item:<8} score {score:.4}", rank + 1);
+    for (rank, r) in rec
+        .recommend(&history, 10, &RecommendOptions::default())
+        .map_err(|e| e.to_string())?
+        .iter()
+        .enumerate()
+    {
+        println!("{:>3}  item {:<8} score {:.4}", rank + 1, r.item, r.score);
     }
     Ok(())
 }

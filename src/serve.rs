@@ -12,18 +12,15 @@
 //! let rec = Recommender::load(&path).unwrap();
 //! let top = rec.recommend(&["apple", "fig"], 2, &RecommendOptions::default()).unwrap();
 //! assert_eq!(top.len(), 2);
-//! assert!(top.iter().all(|(id, _)| id != "apple" && id != "fig")); // seen items excluded by default
+//! assert!(top.iter().all(|r| r.item != "apple" && r.item != "fig")); // seen items excluded by default
 //! # std::fs::remove_file(&path).unwrap();
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use rayon::prelude::*;
-
+use crate::eval::{self, BatchScorer, ItemVocab, Recommendation};
 use crate::io::{ModelFile, ModelFileError, ModelFileErrorKind, NamedTensor, KIND_MODEL};
-use crate::kernels::topk::{top_k, top_k_excluding};
 use crate::model::{ModelConfig, Params, Sasrec, SeqBatch};
 
 /// The model's tensors as named file tensors (prefixed by `prefix`).
@@ -31,13 +28,19 @@ pub fn params_to_tensors(params: &Params<f32>, prefix: &str) -> Vec<NamedTensor>
     params
         .tensors()
         .into_iter()
-        .map(|(name, t)| NamedTensor::new(format!("{prefix}{name}"), t.shape.clone(), t.data.clone()))
+        .map(|(name, t)| {
+            NamedTensor::new(format!("{prefix}{name}"), t.shape.clone(), t.data.clone())
+        })
         .collect()
 }
 
 /// Parameters for `config` read from the tensors `prefix + name` of `file`,
 /// each checked to have the shape the config implies.
-pub fn params_from_file(file: &ModelFile, config: &ModelConfig, prefix: &str) -> Result<Params<f32>, ModelFileError> {
+pub fn params_from_file(
+    file: &ModelFile,
+    config: &ModelConfig,
+    prefix: &str,
+) -> Result<Params<f32>, ModelFileError> {
     let mut params = Params::zeros(config);
     for (name, tensor) in params.tensors_mut() {
         let stored = file.expect_tensor(&format!("{prefix}{name}"), &tensor.shape)?;
@@ -48,8 +51,14 @@ pub fn params_from_file(file: &ModelFile, config: &ModelConfig, prefix: &str) ->
 
 /// The model configuration stored in `file`, parsed and validated.
 pub fn config_from_file(file: &ModelFile) -> Result<ModelConfig, ModelFileError> {
-    let invalid = |reason: String| ModelFileError::new(ModelFileErrorKind::InvalidField { field: "config", reason });
-    let config: ModelConfig = serde_json::from_str(&file.config_json).map_err(|e| invalid(e.to_string()))?;
+    let invalid = |reason: String| {
+        ModelFileError::new(ModelFileErrorKind::InvalidField {
+            field: "config",
+            reason,
+        })
+    };
+    let config: ModelConfig =
+        serde_json::from_str(&file.config_json).map_err(|e| invalid(e.to_string()))?;
     config.validate().map_err(|e| invalid(e.to_string()))?;
     if file.item_vocab.len() != config.n_items {
         return Err(invalid(format!(
@@ -61,26 +70,20 @@ pub fn config_from_file(file: &ModelFile) -> Result<ModelConfig, ModelFileError>
     Ok(config)
 }
 
-/// Why a recommendation request failed.
+/// Why serving failed.
 #[derive(Debug)]
 pub enum ServeError {
     /// The model file could not be read or does not hold a valid model.
     File(ModelFileError),
-    /// A history item is not in the model's vocabulary (and
-    /// [`RecommendOptions::skip_unknown`] is off).
-    UnknownItem { position: usize, item: String },
-    /// The vocabulary does not fit the model.
-    Vocab(String),
+    /// The request or the vocabulary was rejected (unknown item, NaN scores, …).
+    Request(eval::ServeError),
 }
 
 impl fmt::Display for ServeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServeError::File(e) => write!(f, "{e}"),
-            ServeError::UnknownItem { position, item } => {
-                write!(f, "history item {position} (`{item}`) is not in the model's vocabulary")
-            }
-            ServeError::Vocab(m) => f.write_str(m),
+            ServeError::Request(e) => write!(f, "{e}"),
         }
     }
 }
@@ -90,6 +93,12 @@ impl std::error::Error for ServeError {}
 impl From<ModelFileError> for ServeError {
     fn from(e: ModelFileError) -> Self {
         ServeError::File(e)
+    }
+}
+
+impl From<eval::ServeError> for ServeError {
+    fn from(e: eval::ServeError) -> Self {
+        ServeError::Request(e)
     }
 }
 
@@ -104,31 +113,36 @@ pub struct RecommendOptions {
 
 impl Default for RecommendOptions {
     fn default() -> Self {
-        RecommendOptions { exclude_seen: true, skip_unknown: false }
+        RecommendOptions {
+            exclude_seen: true,
+            skip_unknown: false,
+        }
     }
 }
+
+/// Users per scoring batch in [`Recommender::recommend_batch`].
+const SERVE_BATCH: usize = 64;
 
 /// A model ready to serve: parameters plus the external item ids.
 #[derive(Clone, Debug)]
 pub struct Recommender {
     model: Sasrec,
-    /// Entry i is the external id of dense item i + 1.
-    vocab: Vec<String>,
-    lookup: HashMap<String, u32>,
+    vocab: ItemVocab,
 }
 
 impl Recommender {
     /// Pairs a model with its vocabulary (`vocab[i]` ↔ dense item `i + 1`).
     pub fn new(model: Sasrec, vocab: Vec<String>) -> Result<Self, ServeError> {
+        let vocab = ItemVocab::new(vocab)?;
         let n = model.config().n_items;
         if vocab.len() != n {
-            return Err(ServeError::Vocab(format!("the model has {n} items, the vocabulary {}", vocab.len())));
+            return Err(eval::ServeError::ScoreLength {
+                vocab: vocab.len(),
+                scores: n,
+            }
+            .into());
         }
-        let lookup: HashMap<String, u32> = vocab.iter().enumerate().map(|(i, id)| (id.clone(), i as u32 + 1)).collect();
-        if lookup.len() != n {
-            return Err(ServeError::Vocab("the vocabulary has duplicate ids".into()));
-        }
-        Ok(Recommender { model, vocab, lookup })
+        Ok(Recommender { model, vocab })
     }
 
     /// Loads and validates a model file (see [`crate::io`]): every tensor's
@@ -149,11 +163,17 @@ impl Recommender {
         let params = params_from_file(file, &config, "")?;
         let expected = params.tensors().len();
         if file.tensors.len() != expected {
-            let reason = format!("{} tensors where the model has {expected}", file.tensors.len());
+            let reason = format!(
+                "{} tensors where the model has {expected}",
+                file.tensors.len()
+            );
             return Err(ModelFileError::new(ModelFileErrorKind::Container { reason }).into());
         }
         let model = Sasrec::from_params(config, params).map_err(|e| {
-            ModelFileError::new(ModelFileErrorKind::InvalidField { field: "config", reason: e.to_string() })
+            ModelFileError::new(ModelFileErrorKind::InvalidField {
+                field: "config",
+                reason: e.to_string(),
+            })
         })?;
         Self::new(model, file.item_vocab.clone())
     }
@@ -161,7 +181,14 @@ impl Recommender {
     /// The model file of this recommender.
     pub fn to_file(&self) -> ModelFile {
         let config = serde_json::to_string(self.model.config()).expect("a config serializes");
-        ModelFile::new(KIND_MODEL, config, self.vocab.clone(), "{}", params_to_tensors(&self.model.params, ""))
+        let vocab = self.vocab.external_ids().to_vec();
+        ModelFile::new(
+            KIND_MODEL,
+            config,
+            vocab,
+            "{}",
+            params_to_tensors(&self.model.params, ""),
+        )
     }
 
     /// Writes the model file atomically (temp file + rename).
@@ -175,76 +202,96 @@ impl Recommender {
 
     /// External item ids; entry i is dense item i + 1.
     pub fn vocab(&self) -> &[String] {
-        &self.vocab
+        self.vocab.external_ids()
     }
 
     /// Dense ids of a history, oldest first.
     fn dense_history(&self, history: &[&str], skip_unknown: bool) -> Result<Vec<u32>, ServeError> {
-        let mut dense = Vec::with_capacity(history.len());
-        for (position, item) in history.iter().enumerate() {
-            match self.lookup.get(*item) {
-                Some(&id) => dense.push(id),
-                None if skip_unknown => {}
-                None => return Err(ServeError::UnknownItem { position, item: item.to_string() }),
-            }
+        if skip_unknown {
+            Ok(history
+                .iter()
+                .filter_map(|item| self.vocab.dense_id(item))
+                .collect())
+        } else {
+            Ok(self.vocab.to_dense(history)?)
         }
-        Ok(dense)
     }
 
-    /// The `k` best next items (external id, score) after `history` (oldest
-    /// first; only its last `max_len` items are used), best first, ties by
-    /// the smaller dense id.
-    pub fn recommend(&self, history: &[&str], k: usize, options: &RecommendOptions) -> Result<Vec<(String, f32)>, ServeError> {
-        Ok(self.recommend_batch(&[history.to_vec()], k, options)?.pop().expect("one row per history"))
+    /// The `k` best next items after `history` (external ids, oldest first;
+    /// only the last `max_len` are used), best first, ties by the smaller
+    /// dense id.
+    pub fn recommend(
+        &self,
+        history: &[&str],
+        k: usize,
+        options: &RecommendOptions,
+    ) -> Result<Vec<Recommendation>, ServeError> {
+        Ok(self
+            .recommend_batch(&[history.to_vec()], k, options)?
+            .pop()
+            .expect("one row per history"))
     }
 
     /// [`recommend`](Self::recommend) for many users at once, scored in
-    /// parallel batches; results in input order.
+    /// parallel batches; results in input order, independent of the thread
+    /// count.
     pub fn recommend_batch(
         &self,
         histories: &[Vec<&str>],
         k: usize,
         options: &RecommendOptions,
-    ) -> Result<Vec<Vec<(String, f32)>>, ServeError> {
-        let dense: Vec<Vec<u32>> =
-            histories.iter().map(|h| self.dense_history(h, options.skip_unknown)).collect::<Result<_, _>>()?;
-        const BATCH: usize = 64;
-        let rows: Vec<Vec<(String, f32)>> = dense
-            .par_chunks(BATCH)
-            .flat_map_iter(|chunk| self.recommend_dense(chunk, k, options.exclude_seen))
-            .collect();
-        Ok(rows)
+    ) -> Result<Vec<Vec<Recommendation>>, ServeError> {
+        let dense: Vec<Vec<u32>> = histories
+            .iter()
+            .map(|h| self.dense_history(h, options.skip_unknown))
+            .collect::<Result<_, _>>()?;
+        let scorer = HistoryScorer {
+            model: &self.model,
+            histories: &dense,
+        };
+        let exclude = |u: usize| {
+            if options.exclude_seen {
+                dense[u].as_slice()
+            } else {
+                &[]
+            }
+        };
+        Ok(eval::recommend_batch(
+            &scorer,
+            &self.vocab,
+            dense.len(),
+            k,
+            SERVE_BATCH,
+            exclude,
+        )?)
+    }
+}
+
+/// Scores dense histories (row b ↔ `histories[users[b]]`) with a model.
+struct HistoryScorer<'a> {
+    model: &'a Sasrec,
+    histories: &'a [Vec<u32>],
+}
+
+impl BatchScorer for HistoryScorer<'_> {
+    fn num_items(&self) -> usize {
+        self.model.config().n_items
     }
 
-    fn recommend_dense(&self, histories: &[Vec<u32>], k: usize, exclude_seen: bool) -> Vec<Vec<(String, f32)>> {
+    fn score_batch(&self, users: &[usize], out: &mut [f32]) {
         let cfg = self.model.config();
-        let (l, n) = (cfg.max_len, cfg.n_items);
-        let mut items = vec![0u32; histories.len() * l];
-        let mut lengths = Vec::with_capacity(histories.len());
-        for (row, h) in items.chunks_mut(l).zip(histories) {
+        let l = cfg.max_len;
+        let mut items = vec![0u32; users.len() * l];
+        let mut lengths = Vec::with_capacity(users.len());
+        for (row, &u) in items.chunks_mut(l).zip(users) {
+            let h = &self.histories[u];
             let kept = &h[h.len().saturating_sub(l)..];
             row[l - kept.len()..].copy_from_slice(kept);
             lengths.push(kept.len() as u32);
         }
-        let seqs = SeqBatch::new(items, lengths, l, n).expect("dense ids come from the vocabulary");
+        let seqs = SeqBatch::new(items, lengths, l, cfg.n_items)
+            .expect("dense ids come from the vocabulary");
         let hidden = self.model.encode_batch(&seqs);
-        let mut scores = vec![0f32; histories.len() * n];
-        self.model.score_items(&mut scores, &hidden);
-        let mut top = Vec::with_capacity(k);
-        let mut exclude = Vec::new();
-        scores
-            .chunks(n)
-            .zip(histories)
-            .map(|(row, h)| {
-                if exclude_seen {
-                    exclude.clear();
-                    exclude.extend(h.iter().map(|&id| id - 1));
-                    top_k_excluding(row, k, &exclude, &mut top);
-                } else {
-                    top_k(row, k, &mut top);
-                }
-                top.iter().map(|&(col, s)| (self.vocab[col as usize].clone(), s)).collect()
-            })
-            .collect()
+        self.model.score_items(out, &hidden);
     }
 }

@@ -24,7 +24,10 @@ fn s3rec(text: &[u8]) -> Result<dtrec::data::Interactions, DataError> {
 fn at(err: DataError, file: &str, line: u64) -> DataError {
     assert_eq!(err.file(), Some(file), "{err}");
     assert_eq!(err.line(), Some(line), "{err}");
-    assert!(err.to_string().starts_with(&format!("{file}:{line}: ")), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!("{file}:{line}: ")),
+        "{err}"
+    );
     err
 }
 
@@ -32,40 +35,71 @@ fn at(err: DataError, file: &str, line: u64) -> DataError {
 fn wrong_column_count() {
     let text = format!("{ATOMIC_HEADER}1\t2\t3\t4\n1\t2\t3\n");
     let e = at(atomic(text.as_bytes()).unwrap_err(), "f.inter", 3);
-    assert!(matches!(e, DataError::ColumnCount { expected: 4, found: 3, .. }));
+    assert!(matches!(
+        e,
+        DataError::ColumnCount {
+            expected: 4,
+            found: 3,
+            ..
+        }
+    ));
     let e = at(csv(b"u,i,t\na,b,1\n\na,b,1,9\n").unwrap_err(), "f.csv", 4);
-    assert!(matches!(e, DataError::ColumnCount { expected: 3, found: 4, .. }));
+    assert!(matches!(
+        e,
+        DataError::ColumnCount {
+            expected: 3,
+            found: 4,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn non_numeric_timestamp_and_rating() {
     let text = format!("{ATOMIC_HEADER}1\t2\t3\t17x\n");
     let e = at(atomic(text.as_bytes()).unwrap_err(), "f.inter", 2);
-    assert!(matches!(&e, DataError::BadNumber { field, value, .. } if field == "timestamp" && value == "17x"));
+    assert!(
+        matches!(&e, DataError::BadNumber { field, value, .. } if field == "timestamp" && value == "17x")
+    );
     let text = format!("{ATOMIC_HEADER}1\t2\tNaN\t17\n");
     let e = at(atomic(text.as_bytes()).unwrap_err(), "f.inter", 2);
     assert!(matches!(&e, DataError::BadNumber { field, .. } if field == "rating"));
     for bad in ["inf", "", "1e400", "0x10"] {
         let text = format!("u,i,t\na,b,{bad}\n");
         let e = at(csv(text.as_bytes()).unwrap_err(), "f.csv", 2);
-        assert!(matches!(&e, DataError::BadNumber { field, .. } if field == "t"), "{bad}: {e}");
+        assert!(
+            matches!(&e, DataError::BadNumber { field, .. } if field == "t"),
+            "{bad}: {e}"
+        );
     }
 }
 
 #[test]
 fn unknown_column_lists_the_header() {
     let cols = Columns::recbole().with_rating("stars");
-    let e = read_atomic(ATOMIC_HEADER.as_bytes(), "f.inter", &cols, &ReadOptions::default()).unwrap_err();
+    let e = read_atomic(
+        ATOMIC_HEADER.as_bytes(),
+        "f.inter",
+        &cols,
+        &ReadOptions::default(),
+    )
+    .unwrap_err();
     let e = at(e, "f.inter", 1);
-    assert!(matches!(&e, DataError::UnknownColumn { column, available, .. }
-        if column == "stars" && available.len() == 4));
+    assert!(
+        matches!(&e, DataError::UnknownColumn { column, available, .. }
+        if column == "stars" && available.len() == 4)
+    );
     let e = at(csv(b"user,i,t\n").unwrap_err(), "f.csv", 1);
     assert!(matches!(&e, DataError::UnknownColumn { column, .. } if column == "u"));
 }
 
 #[test]
 fn bad_headers() {
-    let e = at(atomic(b"user_id\titem_id:token\n").unwrap_err(), "f.inter", 1);
+    let e = at(
+        atomic(b"user_id\titem_id:token\n").unwrap_err(),
+        "f.inter",
+        1,
+    );
     assert!(matches!(e, DataError::BadHeader { .. }));
     let e = at(csv(b"u,i,,t\n").unwrap_err(), "f.csv", 1);
     assert!(matches!(e, DataError::BadHeader { .. }));
@@ -80,8 +114,14 @@ fn empty_inputs() {
         assert!(matches!(e, DataError::Empty { .. }), "{e}");
         assert!(e.file().is_some());
     }
-    assert!(matches!(atomic(ATOMIC_HEADER.as_bytes()), Err(DataError::NoInteractions { .. })));
-    assert!(matches!(s3rec(b"  \n\n"), Err(DataError::NoInteractions { .. })));
+    assert!(matches!(
+        atomic(ATOMIC_HEADER.as_bytes()),
+        Err(DataError::NoInteractions { .. })
+    ));
+    assert!(matches!(
+        s3rec(b"  \n\n"),
+        Err(DataError::NoInteractions { .. })
+    ));
 }
 
 #[test]
@@ -114,18 +154,34 @@ fn ten_gigabyte_line_is_refused_without_allocating_it() {
     const TEN_GB: u64 = 10 << 30;
     let opts = ReadOptions::default();
     let limit = opts.max_line_bytes;
-    let e = read_atomic(huge_line(ATOMIC_HEADER, TEN_GB), "big.inter", &Columns::recbole(), &opts).unwrap_err();
+    let e = read_atomic(
+        huge_line(ATOMIC_HEADER, TEN_GB),
+        "big.inter",
+        &Columns::recbole(),
+        &opts,
+    )
+    .unwrap_err();
     let e = at(e, "big.inter", 2);
     assert!(matches!(e, DataError::LineTooLong { limit: l, .. } if l == limit));
     let cols = Columns::new("u", "i");
-    let e = read_delimited(huge_line("u,i\na,b\n", TEN_GB), "big.csv", ',', &cols, &opts).unwrap_err();
+    let e = read_delimited(
+        huge_line("u,i\na,b\n", TEN_GB),
+        "big.csv",
+        ',',
+        &cols,
+        &opts,
+    )
+    .unwrap_err();
     at(e, "big.csv", 3);
     let e = read_s3rec(huge_line("", TEN_GB), "big.txt", &opts).unwrap_err();
     at(e, "big.txt", 1);
     // The limit is configurable.
     let small = ReadOptions { max_line_bytes: 8 };
     let e = read_s3rec("1 2 3\n1000 2000 3000\n".as_bytes(), "s.txt", &small).unwrap_err();
-    assert!(matches!(at(e, "s.txt", 2), DataError::LineTooLong { limit: 8, .. }));
+    assert!(matches!(
+        at(e, "s.txt", 2),
+        DataError::LineTooLong { limit: 8, .. }
+    ));
 }
 
 #[test]
@@ -138,7 +194,11 @@ fn s3rec_specific_errors() {
 
 #[test]
 fn precision_loss_is_refused() {
-    let e = at(csv(b"u,i,t\na,b,9007199254740993\na,c,0.5\n").unwrap_err(), "f.csv", 3);
+    let e = at(
+        csv(b"u,i,t\na,b,9007199254740993\na,c,0.5\n").unwrap_err(),
+        "f.csv",
+        3,
+    );
     assert!(matches!(e, DataError::TimestampPrecision { .. }));
 }
 

@@ -3,7 +3,9 @@
 //! must return either a store that passes `Interactions::validate` or an
 //! error naming the input and a line that exists; it must never panic.
 
-use dtrec::data::{read_atomic, read_delimited, read_s3rec, Columns, DataError, Interactions, ReadOptions};
+use dtrec::data::{
+    read_atomic, read_delimited, read_s3rec, Columns, DataError, Interactions, ReadOptions,
+};
 use proptest::prelude::*;
 
 const ATOMIC: &str = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n\
@@ -27,7 +29,9 @@ fn run(reader: Reader, bytes: &[u8], max_line_bytes: usize) -> Result<Interactio
             read_atomic(bytes, "in", &cols, &opts)
         }
         Reader::Csv => {
-            let cols = Columns::new("user", "item").with_timestamp("ts").with_rating("stars");
+            let cols = Columns::new("user", "item")
+                .with_timestamp("ts")
+                .with_rating("stars");
             read_delimited(bytes, "in", ',', &cols, &opts)
         }
         Reader::S3rec => read_s3rec(bytes, "in", &opts),
@@ -45,7 +49,13 @@ fn check(reader: Reader, bytes: &[u8], max_line_bytes: usize) -> Result<(), Test
             prop_assert_eq!(e.file(), Some("in"), "{}", e);
             let lines = bytes.split(|&b| b == b'\n').count() as u64;
             if let Some(line) = e.line() {
-                prop_assert!((1..=lines).contains(&line), "line {} of {}: {}", line, lines, e);
+                prop_assert!(
+                    (1..=lines).contains(&line),
+                    "line {} of {}: {}",
+                    line,
+                    lines,
+                    e
+                );
             }
             prop_assert!(!e.to_string().is_empty());
         }
@@ -63,8 +73,21 @@ enum Mutation {
 }
 
 const SPECIAL: &[&str] = &[
-    "\t", ",", "\n", "\r", " ", ":", "\u{FEFF}", "\u{e9}", "-1", "1e999", "NaN", "0.5",
-    "9223372036854775808", "<0xFF>", "",
+    "\t",
+    ",",
+    "\n",
+    "\r",
+    " ",
+    ":",
+    "\u{FEFF}",
+    "\u{e9}",
+    "-1",
+    "1e999",
+    "NaN",
+    "0.5",
+    "9223372036854775808",
+    "<0xFF>",
+    "",
 ];
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -85,7 +108,11 @@ fn mutate(base: &str, mutations: &[Mutation]) -> Vec<u8> {
             Mutation::Flip(p, b) if len > 0 => bytes[p % len] = b,
             Mutation::Insert(p, s) => {
                 let at = p % (len + 1);
-                let s = if s == "<0xFF>" { vec![0xFF] } else { s.as_bytes().to_vec() };
+                let s = if s == "<0xFF>" {
+                    vec![0xFF]
+                } else {
+                    s.as_bytes().to_vec()
+                };
                 bytes.splice(at..at, s);
             }
             Mutation::Delete(p, n) if len > 0 => {

@@ -27,7 +27,10 @@ fn check_s3rec(name: &str, users: usize, items: usize, interactions: usize) {
     };
     let data = load(&path, &Format::S3rec, &ReadOptions::default()).unwrap();
     let stats = DatasetStats::of(&data);
-    assert_eq!((stats.users, stats.items, stats.interactions), (users, items, interactions));
+    assert_eq!(
+        (stats.users, stats.items, stats.interactions),
+        (users, items, interactions)
+    );
     let split = leave_one_out(&data).unwrap();
     assert_eq!(split.test.len(), users);
     assert_eq!(split.valid.len(), users);
@@ -64,9 +67,15 @@ fn ml100k_counts_and_leave_one_out() {
         return;
     };
     let stats = DatasetStats::of(&data);
-    assert_eq!((stats.users, stats.items, stats.interactions), (943, 1_682, 100_000));
+    assert_eq!(
+        (stats.users, stats.items, stats.interactions),
+        (943, 1_682, 100_000)
+    );
     let split = leave_one_out(&data).unwrap();
-    assert_eq!((split.train.len(), split.valid.len(), split.test.len()), (97_171, 943, 943));
+    assert_eq!(
+        (split.train.len(), split.valid.len(), split.test.len()),
+        (97_171, 943, 943)
+    );
 }
 
 /// The store's per-user order equals an independent stable sort of the
@@ -80,14 +89,21 @@ fn ml100k_order_is_stable_sort_by_timestamp() {
     let mut per_user: HashMap<&str, Vec<(i64, &str)>> = HashMap::new();
     for row in text.lines().skip(1) {
         let f: Vec<&str> = row.split('\t').collect();
-        per_user.entry(f[0]).or_default().push((f[3].parse().unwrap(), f[1]));
+        per_user
+            .entry(f[0])
+            .or_default()
+            .push((f[3].parse().unwrap(), f[1]));
     }
     let mut tied_last_two = 0;
     for u in 0..data.num_users() as u32 {
         let mut rows = per_user[data.user_id(u).unwrap()].clone();
         rows.sort_by_key(|r| r.0); // stable
         let expected: Vec<&str> = rows.iter().map(|r| r.1).collect();
-        let got: Vec<&str> = data.user_items(u).iter().map(|&i| data.item_id(i).unwrap()).collect();
+        let got: Vec<&str> = data
+            .user_items(u)
+            .iter()
+            .map(|&i| data.item_id(i).unwrap())
+            .collect();
         assert_eq!(got, expected, "user {}", data.user_id(u).unwrap());
         let n = rows.len();
         tied_last_two += (rows[n - 1].0 == rows[n - 2].0) as usize;

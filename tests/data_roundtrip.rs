@@ -17,8 +17,11 @@ fn rows() -> impl Strategy<Value = Rows> {
     prop::collection::vec((0u8..6, 0u8..12, 0i64..6, 0u8..6), 1..60)
 }
 
+/// Naive model: (user ids, item ids, per-user (item, time) sequences).
+type Naive = (Vec<String>, Vec<String>, Vec<Vec<(String, i64)>>);
+
 /// Naive model: ids by first appearance, each user's rows stably sorted by time.
-fn naive(rows: &Rows) -> (Vec<String>, Vec<String>, Vec<Vec<(String, i64)>>) {
+fn naive(rows: &Rows) -> Naive {
     let mut users: Vec<String> = Vec::new();
     let mut items: Vec<String> = Vec::new();
     for (u, i, _, _) in rows {
@@ -46,7 +49,11 @@ fn naive(rows: &Rows) -> (Vec<String>, Vec<String>, Vec<Vec<(String, i64)>>) {
 }
 
 fn external_seq(store: &Interactions, u: u32) -> Vec<String> {
-    store.user_items(u).iter().map(|&i| store.item_id(i).unwrap().to_owned()).collect()
+    store
+        .user_items(u)
+        .iter()
+        .map(|&i| store.item_id(i).unwrap().to_owned())
+        .collect()
 }
 
 fn assert_matches_naive(store: &Interactions, rows: &Rows) -> Result<(), TestCaseError> {
@@ -64,7 +71,13 @@ fn assert_matches_naive(store: &Interactions, rows: &Rows) -> Result<(), TestCas
 fn store_from(rows: &Rows) -> Interactions {
     let mut b = InteractionsBuilder::new(true, true);
     for &(u, i, t, r) in rows {
-        b.push(&format!("u{u}"), &format!("i{i}"), Some(TimeValue::Int(t)), Some(r as f64)).unwrap();
+        b.push(
+            &format!("u{u}"),
+            &format!("i{i}"),
+            Some(TimeValue::Int(t)),
+            Some(r as f64),
+        )
+        .unwrap();
     }
     b.finish()
 }

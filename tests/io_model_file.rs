@@ -450,3 +450,81 @@ fn expect_tensor_errors_can_name_the_file() {
         "model file: tensor `ln.gamma` has shape [2], expected [3]"
     );
 }
+
+/// Environment variable that turns the test below into its own writer child.
+const CRASH_CHILD_ENV: &str = "DTREC_IO_CRASH_CHILD";
+
+/// A ~4 MB model whose values all equal `fill` (to tell versions apart).
+fn big_model(fill: f32) -> ModelFile {
+    ModelFile::new(
+        KIND_MODEL,
+        "{}",
+        vec!["only".into()],
+        "{}",
+        vec![NamedTensor::new("w", vec![1 << 20], vec![fill; 1 << 20])],
+    )
+}
+
+/// Kills a process that is rewriting a model file in a loop, at several
+/// moments, and checks the target path always holds a complete valid file
+/// (one of the versions written), never a partial one.
+#[test]
+fn crash_during_write_never_leaves_a_partial_target() {
+    if let Some(path) = std::env::var_os(CRASH_CHILD_ENV) {
+        // child: rewrite forever until killed
+        let path = PathBuf::from(path);
+        for round in 0u64.. {
+            big_model((round % 7) as f32).write(&path).unwrap();
+        }
+        return;
+    }
+    let dir = TempDir::new("crash");
+    let path = dir.path().join("model.safetensors");
+    big_model(-1.0).write(&path).unwrap();
+    let spawn = || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "crash_during_write_never_leaves_a_partial_target",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CRASH_CHILD_ENV, &path)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let check = |when: &str| -> f32 {
+        let m = ModelFile::read(&path).unwrap_or_else(|e| panic!("after kill {when}: {e}"));
+        let fill = m.tensors[0].data[0];
+        assert!(fill == -1.0 || (0.0..7.0).contains(&fill), "{fill}");
+        assert!(m.tensors[0].data.iter().all(|&v| v == fill));
+        fill
+    };
+    // kills at fixed delays, landing before, during or between writes
+    for delay_ms in [5u64, 23, 61, 117, 230, 350] {
+        let mut child = spawn();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL on Unix: no destructors, no cleanup
+        child.wait().unwrap();
+        check(&format!("at {delay_ms} ms"));
+    }
+    // and one kill once the child has surely replaced the file (polling, so a
+    // slow machine cannot turn this test into a no-op)
+    big_model(-1.0).write(&path).unwrap();
+    let mut child = spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // every read during the child's rewrites must also see a complete file
+    while check("(concurrent read)") == -1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer child never replaced the file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_ne!(check("after a completed rewrite"), -1.0);
+    let leftovers = dir.entries().len() - 1;
+    println!("{leftovers} temp files left by kills in the middle of a write");
+}

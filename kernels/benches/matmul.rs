@@ -7,15 +7,17 @@
 //! M = B·L = 12,800 token rows; FFN width 4d = 256):
 //! * forward  X·W  (NN): 12800×64·64×64, 12800×64·64×256, 12800×256·256×64;
 //! * backward dX = dY·Wᵀ (NT) and dW = Xᵀ·dY (TN) for the same three layers;
-//! * scoring h·Eᵀ for 1 and 256 query rows against N = 12,102 (the real
-//!   catalogue) and 40,000 items.
+//! * scoring h·Eᵀ for 1 and 256 query rows against N = 12,102 (the Beauty
+//!   catalogue: 12,101 items + the padding row) and 40,000 items, plus a
+//!   sweep over 2‥64 query rows to show where sgemm catches up;
+//! * top-10 of a 12,102- and 40,000-entry score row (heap vs full sort).
 //!
 //! The naive reference twins are far slower: for gemm they run on M/8 =
 //! 1,600 rows (the group id says so, and its FLOP count is scaled to match,
 //! so GFLOP/s stay comparable); for 256-row scoring they run at full size
 //! with the minimum sample count.
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use dtrec_kernels::rng::CounterRng;
 use dtrec_kernels::{reference, simd, Trans};
 use std::hint::black_box;
@@ -34,8 +36,8 @@ fn data(len: usize, stream: u64) -> Vec<f32> {
         .collect()
 }
 
-/// One gemm case: (name, m, n, k, op(A), op(B)), with M rows scaled by
-/// `rows` (TN cases shrink k, the token dimension, instead).
+/// One gemm case: C (m×n) = op(A) (m×k) · op(B) (k×n); the token count M
+/// is m for forward and dX cases and k for the dW (TN) cases.
 struct GemmCase {
     name: &'static str,
     m: usize,
@@ -128,6 +130,9 @@ fn bench_gemm(c: &mut Criterion) {
         let (a, b) = (data(sc.m * sc.k, 1), data(sc.k * sc.n, 2));
         let mut out = vec![0.0f32; sc.m * sc.n];
         group.throughput(Throughput::Elements((2 * sc.m * sc.n * sc.k) as u64));
+        // Flat sampling: the same (small) iteration count in every sample,
+        // instead of 1, 2, …, 10 iterations, keeps the slow twin's time bounded.
+        group.sampling_mode(SamplingMode::Flat);
         group.bench_function(BenchmarkId::new("reference_naive", "M=1600"), |bench| {
             bench.iter(|| {
                 reference::matmul::gemm(
@@ -237,14 +242,39 @@ fn bench_score_rows(c: &mut Criterion) {
     group.finish();
 }
 
+/// Top-10 of one score row over the catalogue: bounded heap vs full sort.
+fn bench_topk(c: &mut Criterion) {
+    let mut group = c.benchmark_group("topk/k=10");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    for n in [12_102usize, 40_000] {
+        let scores = data(n, 6);
+        let mut out = Vec::new();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("bounded_heap", n), |bench| {
+            bench.iter(|| dtrec_kernels::topk::top_k(black_box(&scores), 10, &mut out))
+        });
+        group.bench_function(BenchmarkId::new("reference_full_sort", n), |bench| {
+            bench.iter(|| {
+                dtrec_kernels::topk::top_k_reference(black_box(&scores), 10, &[], &mut out)
+            })
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     println!(
         "dtrec-kernels SIMD path (wide, compile time): {}",
         dtrec_kernels::simd_path()
     );
-    let mut criterion = Criterion::default().configure_from_args();
+    // No plots: they add minutes of wall time and the figures are in the text.
+    let mut criterion = Criterion::default().without_plots().configure_from_args();
     bench_score(&mut criterion);
     bench_score_rows(&mut criterion);
     bench_gemm(&mut criterion);
+    bench_topk(&mut criterion);
     criterion.final_summary();
 }

@@ -125,10 +125,21 @@ pub trait Kernels: Real {
     /// if `dlogits` is given, accumulates dloss·(softmax − onehot(target)).
     /// Walks the row in column blocks (two passes) so no temporaries scale
     /// with the row length.
-    fn cross_entropy(dlogits: Option<&mut [Self]>, logits: &[Self], target: usize, dloss: Self) -> Self;
+    fn cross_entropy(
+        dlogits: Option<&mut [Self]>,
+        logits: &[Self],
+        target: usize,
+        dloss: Self,
+    ) -> Self;
 
     /// One Adam/AdamW step over a parameter slice and its moment buffers.
-    fn adam_update(param: &mut [Self], grad: &[Self], m: &mut [Self], v: &mut [Self], step: &AdamStep<Self>);
+    fn adam_update(
+        param: &mut [Self],
+        grad: &[Self],
+        m: &mut [Self],
+        v: &mut [Self],
+        step: &AdamStep<Self>,
+    );
 }
 
 macro_rules! forward_kernels {
@@ -172,7 +183,12 @@ macro_rules! forward_kernels {
             fn softmax_forward(out: &mut [Self], inp: &[Self], valid: Range<usize>) {
                 $m::softmax::softmax_forward(out, inp, valid)
             }
-            fn softmax_backward(dinp: &mut [Self], dout: &[Self], out: &[Self], valid: Range<usize>) {
+            fn softmax_backward(
+                dinp: &mut [Self],
+                dout: &[Self],
+                out: &[Self],
+                valid: Range<usize>,
+            ) {
                 $m::softmax::softmax_backward(dinp, dout, out, valid)
             }
             fn layernorm_forward(
@@ -198,7 +214,9 @@ macro_rules! forward_kernels {
                 rstd: &[Self],
                 d: usize,
             ) {
-                $m::layernorm::layernorm_backward(dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, d)
+                $m::layernorm::layernorm_backward(
+                    dinp, dgamma, dbeta, dout, inp, gamma, mean, rstd, d,
+                )
             }
             fn gelu_forward(out: &mut [Self], inp: &[Self]) {
                 $m::gelu::gelu_forward(out, inp)
@@ -212,10 +230,21 @@ macro_rules! forward_kernels {
             fn xent_backward_block(dlogits: &mut [Self], logits: &[Self], lse: Self, scale: Self) {
                 $m::xent::xent_backward_block(dlogits, logits, lse, scale)
             }
-            fn cross_entropy(dlogits: Option<&mut [Self]>, logits: &[Self], target: usize, dloss: Self) -> Self {
+            fn cross_entropy(
+                dlogits: Option<&mut [Self]>,
+                logits: &[Self],
+                target: usize,
+                dloss: Self,
+            ) -> Self {
                 $m::xent::cross_entropy(dlogits, logits, target, dloss)
             }
-            fn adam_update(param: &mut [Self], grad: &[Self], m: &mut [Self], v: &mut [Self], step: &AdamStep<Self>) {
+            fn adam_update(
+                param: &mut [Self],
+                grad: &[Self],
+                m: &mut [Self],
+                v: &mut [Self],
+                step: &AdamStep<Self>,
+            ) {
                 $m::adam::adam_update(param, grad, m, v, step)
             }
         }

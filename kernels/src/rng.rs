@@ -135,15 +135,15 @@ impl CounterRng {
         libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(core::f64::consts::TAU * u2)
     }
 
-    /// out[i] = mean + std·normal(stream, i), rounded to `T`.
+    /// `out[i] = mean + std·normal(stream, i)`, rounded to `T`.
     pub fn fill_normal<T: Real>(&self, out: &mut [T], stream: u64, mean: f64, std: f64) {
         for (i, x) in out.iter_mut().enumerate() {
             *x = T::from_f64(mean + std * self.normal(stream, i as u64));
         }
     }
 
-    /// Inverted dropout: mask[i] = 0 with probability p (when
-    /// uniform(stream, offset + i) < p), else 1/(1−p), so E[mask] = 1.
+    /// Inverted dropout: `mask[i] = 0` with probability p (when
+    /// uniform(stream, offset + i) < p), else 1/(1−p), so `E[mask] = 1`.
     /// p = 0 gives all ones. Panics if p ∉ [0, 1) (or p is NaN).
     pub fn fill_dropout_mask<T: Real>(&self, mask: &mut [T], stream: u64, offset: u64, p: f64) {
         assert!(

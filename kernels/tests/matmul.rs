@@ -369,6 +369,32 @@ fn score_equals_gemm_nt_within_bound() {
 }
 
 #[test]
+fn score_is_bit_identical_however_rows_are_batched() {
+    // Every dot product uses the same lane split and reduction tree whatever
+    // the block shape (R×IB, item tail, item block), so scoring one user
+    // alone or inside a batch, or one item alone, gives the same bits.
+    let (q, d, n) = (19, 37, 70);
+    let (queries, items) = (data(q * d, 70), data(n * d, 71));
+    let mut batched = vec![f32::NAN; q * n];
+    score::score(&mut batched, &queries, &items, d, 0.75);
+    for r in 0..q {
+        let mut alone = vec![f32::NAN; n];
+        score::score(&mut alone, &queries[r * d..(r + 1) * d], &items, d, 0.75);
+        assert_eq!(alone, batched[r * n..(r + 1) * n], "row {r}");
+        let j = (r * 7) % n;
+        let mut single = [f32::NAN];
+        score::score(
+            &mut single,
+            &queries[r * d..(r + 1) * d],
+            &items[j * d..(j + 1) * d],
+            d,
+            0.75,
+        );
+        assert_eq!(single[0], batched[r * n + j], "row {r} item {j}");
+    }
+}
+
+#[test]
 #[should_panic(expected = "score: the embedding width d must be at least 1")]
 fn score_rejects_zero_width() {
     score::score(&mut [], &[], &[], 0, 1.0);

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use dtrec::data::{
-    leave_one_out, load, synthetic::SyntheticConfig, temporal_split, Columns, Format, Interactions, ReadOptions, Split,
-    TemporalConfig,
+    leave_one_out, load, synthetic::SyntheticConfig, temporal_split, Columns, Format, Interactions,
+    ReadOptions, Split, TemporalConfig,
 };
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -59,14 +59,23 @@ impl DataArgs {
     pub fn source(&self) -> String {
         match &self.data {
             Some(p) => p.display().to_string(),
-            None => format!("built-in synthetic dataset ({} users)", self.synthetic_users),
+            None => format!(
+                "built-in synthetic dataset ({} users)",
+                self.synthetic_users
+            ),
         }
     }
 
     pub fn load(&self) -> Result<Interactions, String> {
         let Some(path) = &self.data else {
-            let synth = SyntheticConfig { num_users: self.synthetic_users, ..SyntheticConfig::default() };
-            return synth.generate().map(|d| d.interactions).map_err(|e| e.to_string());
+            let synth = SyntheticConfig {
+                num_users: self.synthetic_users,
+                ..SyntheticConfig::default()
+            };
+            return synth
+                .generate()
+                .map(|d| d.interactions)
+                .map_err(|e| e.to_string());
         };
         let mut columns = Columns::new(&self.user_col, &self.item_col);
         if self.time_col != "none" {
@@ -80,8 +89,14 @@ impl DataArgs {
             },
             FormatArg::S3rec => Format::S3rec,
             FormatArg::Atomic => Format::Atomic(columns),
-            FormatArg::Csv => Format::Delimited { delimiter: ',', columns },
-            FormatArg::Tsv => Format::Delimited { delimiter: '\t', columns },
+            FormatArg::Csv => Format::Delimited {
+                delimiter: ',',
+                columns,
+            },
+            FormatArg::Tsv => Format::Delimited {
+                delimiter: '\t',
+                columns,
+            },
         };
         load(path, &format, &ReadOptions::default()).map_err(|e| e.to_string())
     }

@@ -15,9 +15,11 @@ impl EpochBars {
             Progress::EpochStart { epoch, batches } => {
                 let bar = ProgressBar::new(batches as u64);
                 bar.set_style(
-                    ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} batches {per_sec} {msg}")
-                        .expect("a valid template")
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "epoch {prefix:>3} [{bar:30}] {pos}/{len} batches {per_sec} {msg}",
+                    )
+                    .expect("a valid template")
+                    .progress_chars("=> "),
                 );
                 bar.set_prefix(epoch.to_string());
                 self.bar = Some(bar);

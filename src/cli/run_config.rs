@@ -71,7 +71,8 @@ impl ConfigArgs {
         let file = match &self.config {
             None => ConfigFile::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
                 let parsed = if path.extension().is_some_and(|e| e == "json") {
                     serde_json::from_str(&text).map_err(|e| e.to_string())
                 } else {
@@ -82,7 +83,9 @@ impl ConfigArgs {
         };
         let mut model = file.model;
         model.insert("n_items".into(), n_items.into());
-        let set = |m: &mut serde_json::Map<String, serde_json::Value>, key: &str, v: Option<serde_json::Value>| {
+        let set = |m: &mut serde_json::Map<String, serde_json::Value>,
+                   key: &str,
+                   v: Option<serde_json::Value>| {
             if let Some(v) = v {
                 m.insert(key.into(), v);
             }
@@ -95,8 +98,8 @@ impl ConfigArgs {
         set(&mut model, "attn_dropout", self.dropout.map(Into::into));
         set(&mut model, "max_len", self.max_len.map(Into::into));
         set(&mut model, "tau", self.tau.map(Into::into));
-        let model: ModelConfig =
-            serde_json::from_value(serde_json::Value::Object(model)).map_err(|e| format!("model config: {e}"))?;
+        let model: ModelConfig = serde_json::from_value(serde_json::Value::Object(model))
+            .map_err(|e| format!("model config: {e}"))?;
         model.validate().map_err(|e| e.to_string())?;
         let mut train = file.train;
         train.max_epochs = self.epochs.unwrap_or(train.max_epochs);

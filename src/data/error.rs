@@ -182,7 +182,10 @@ impl fmt::Display for DataError {
             Empty { file } => write!(f, "{file}: empty input (no header or data line)"),
             NoInteractions { file } => write!(f, "{file}: no interaction in the input"),
             LineTooLong { file, line, limit } => {
-                write!(f, "{file}:{line}: line longer than the limit of {limit} bytes")
+                write!(
+                    f,
+                    "{file}:{line}: line longer than the limit of {limit} bytes"
+                )
             }
             InvalidUtf8 { file, line, byte } => {
                 write!(f, "{file}:{line}: invalid UTF-8 at byte {byte} of the line")
@@ -194,7 +197,10 @@ impl fmt::Display for DataError {
                 reason,
             } => write!(f, "{file}:{line}: bad header cell {cell:?}: {reason}"),
             DuplicateColumn { file, line, column } => {
-                write!(f, "{file}:{line}: column {column:?} appears twice in the header")
+                write!(
+                    f,
+                    "{file}:{line}: column {column:?} appears twice in the header"
+                )
             }
             UnknownColumn {
                 file,
@@ -242,7 +248,10 @@ impl fmt::Display for DataError {
                 write!(f, "{file}:{line}: too many {what} for 32-bit ids")
             }
             MissingColumn { column, operation } => {
-                write!(f, "{operation} needs a {column} column, which this data lacks")
+                write!(
+                    f,
+                    "{operation} needs a {column} column, which this data lacks"
+                )
             }
             InvalidArgument { message } => write!(f, "invalid argument: {message}"),
         }
@@ -300,9 +309,11 @@ impl DataError {
             | MissingItems { line, .. }
             | DuplicateUser { line, .. }
             | TooManyIds { line, .. } => Some(*line),
-            Open { .. } | Empty { .. } | NoInteractions { .. } | MissingColumn { .. } | InvalidArgument { .. } => {
-                None
-            }
+            Open { .. }
+            | Empty { .. }
+            | NoInteractions { .. }
+            | MissingColumn { .. }
+            | InvalidArgument { .. } => None,
         }
     }
 }

@@ -36,7 +36,9 @@ impl Interactions {
     pub fn k_core(&self, min_user: usize, min_item: usize) -> Interactions {
         let n = self.num_interactions();
         let mut keep = vec![true; n];
-        let mut user_count: Vec<usize> = (0..self.num_users() as u32).map(|u| self.user_len(u)).collect();
+        let mut user_count: Vec<usize> = (0..self.num_users() as u32)
+            .map(|u| self.user_len(u))
+            .collect();
         let mut item_count = vec![0usize; self.num_items() + 1];
         for &i in self.items() {
             item_count[i as usize] += 1;
@@ -117,7 +119,8 @@ mod tests {
     fn store(events: &[(&str, &str, f64)]) -> Interactions {
         let mut b = InteractionsBuilder::new(true, true);
         for (t, &(u, i, r)) in events.iter().enumerate() {
-            b.push(u, i, Some(TimeValue::Int(t as i64)), Some(r)).unwrap();
+            b.push(u, i, Some(TimeValue::Int(t as i64)), Some(r))
+                .unwrap();
         }
         b.finish()
     }
@@ -158,8 +161,14 @@ mod tests {
     #[test]
     fn dedup_policies() {
         let s = store(&[("a", "x", 1.0), ("a", "y", 2.0), ("a", "x", 3.0)]);
-        assert_eq!(s.dedup(DuplicatePolicy::KeepFirst).ratings(), Some(&[1.0, 2.0][..]));
-        assert_eq!(s.dedup(DuplicatePolicy::KeepLast).ratings(), Some(&[2.0, 3.0][..]));
+        assert_eq!(
+            s.dedup(DuplicatePolicy::KeepFirst).ratings(),
+            Some(&[1.0, 2.0][..])
+        );
+        assert_eq!(
+            s.dedup(DuplicatePolicy::KeepLast).ratings(),
+            Some(&[2.0, 3.0][..])
+        );
     }
 
     #[test]

@@ -55,7 +55,10 @@ impl<R: BufRead> LineReader<R> {
         let limit = self.max_line_bytes as u64 + 1;
         let next = self.line + 1;
         let n = loop {
-            match (&mut self.reader).take(limit).read_until(b'\n', &mut self.buf) {
+            match (&mut self.reader)
+                .take(limit)
+                .read_until(b'\n', &mut self.buf)
+            {
                 Ok(n) => break n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(source) => {
@@ -146,16 +149,28 @@ mod tests {
     fn endless_line_is_bounded() {
         // An endless reader with no newline: must stop after limit + 1 bytes.
         let endless = std::io::BufReader::new(std::io::repeat(b'x'));
-        let opts = ReadOptions { max_line_bytes: 1000 };
+        let opts = ReadOptions {
+            max_line_bytes: 1000,
+        };
         let mut reader = LineReader::new(endless, "inf", &opts);
         let err = reader.next_line().unwrap_err();
-        assert!(matches!(err, DataError::LineTooLong { line: 1, limit: 1000, .. }));
+        assert!(matches!(
+            err,
+            DataError::LineTooLong {
+                line: 1,
+                limit: 1000,
+                ..
+            }
+        ));
         assert!(reader.buf.capacity() < 1 << 16);
     }
 
     #[test]
     fn invalid_utf8_names_line_and_byte() {
         let got = lines(b"ok\nab\xFFc\n", 100);
-        assert_eq!(got[1], Err("t:2: invalid UTF-8 at byte 2 of the line".to_string()));
+        assert_eq!(
+            got[1],
+            Err("t:2: invalid UTF-8 at byte 2 of the line".to_string())
+        );
     }
 }

@@ -79,7 +79,11 @@ impl Format {
 }
 
 /// Opens `path` and reads it as `format`; errors name the path.
-pub fn load(path: &Path, format: &Format, options: &ReadOptions) -> Result<Interactions, DataError> {
+pub fn load(
+    path: &Path,
+    format: &Format,
+    options: &ReadOptions,
+) -> Result<Interactions, DataError> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|source| DataError::Open {
         file: name.clone(),
@@ -87,7 +91,9 @@ pub fn load(path: &Path, format: &Format, options: &ReadOptions) -> Result<Inter
     })?;
     match format {
         Format::Atomic(columns) => read_atomic(file, &name, columns, options),
-        Format::Delimited { delimiter, columns } => read_delimited(file, &name, *delimiter, columns, options),
+        Format::Delimited { delimiter, columns } => {
+            read_delimited(file, &name, *delimiter, columns, options)
+        }
         Format::S3rec => read_s3rec(file, &name, options),
     }
 }
@@ -110,7 +116,9 @@ pub fn ml100k_path() -> PathBuf {
 pub fn shared_dataset(name: &str) -> PathBuf {
     let root = match std::env::var_os("DTREC_SHARED_DIR") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared"),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("shared"),
     };
     root.join("datasets").join("s3rec").join(name)
 }

@@ -1,9 +1,7 @@
-//! SplitMix64 (Steele, Lea & Flood 2014), a tiny seeded generator for the
-//! synthetic dataset and the epoch shuffle.
-//!
-//! The shuffle keeps the call shape of `dtrec_kernels::rng::shuffle`
-//! (`slice, seed, stream`) so it can be swapped for the kernels' counter RNG
-//! once that lands, without touching callers.
+//! SplitMix64 (Steele, Lea & Flood 2014): the sequential generator behind the
+//! synthetic dataset. It is private to `data` and frozen, so the dataset a
+//! seed gives never changes with the kernels' RNG. (Epoch shuffling uses
+//! `dtrec_kernels::rng`.)
 
 /// SplitMix64 state.
 #[derive(Clone, Debug)]
@@ -51,34 +49,9 @@ impl SplitMix64 {
     }
 }
 
-/// Fisher–Yates shuffle of `slice` driven by stream `stream` of `seed`.
-pub(crate) fn shuffle<T>(slice: &mut [T], seed: u64, stream: u64) {
-    let mut g = SplitMix64::with_stream(seed, stream);
-    for k in (1..slice.len()).rev() {
-        let j = g.below(k as u64 + 1) as usize;
-        slice.swap(k, j);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shuffle_is_a_seeded_permutation() {
-        let mut a: Vec<u32> = (0..100).collect();
-        let mut b = a.clone();
-        shuffle(&mut a, 7, 1);
-        shuffle(&mut b, 7, 1);
-        assert_eq!(a, b);
-        let mut sorted = a.clone();
-        sorted.sort();
-        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
-        let mut c: Vec<u32> = (0..100).collect();
-        shuffle(&mut c, 7, 2);
-        assert_ne!(a, c);
-        assert_ne!(a, (0..100).collect::<Vec<_>>());
-    }
 
     #[test]
     fn below_covers_range_uniformly() {
@@ -88,6 +61,9 @@ mod tests {
             counts[g.below(5) as usize] += 1;
         }
         // Each bucket expects 10,000 with sd ≈ 89; 5 sd is a loose bound.
-        assert!(counts.iter().all(|&c| (9_550..=10_450).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (9_550..=10_450).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

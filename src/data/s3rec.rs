@@ -57,10 +57,14 @@ pub fn read_s3rec(
         }
     }
     if !saw_line {
-        return Err(DataError::Empty { file: name.to_owned() });
+        return Err(DataError::Empty {
+            file: name.to_owned(),
+        });
     }
     if builder.is_empty() {
-        return Err(DataError::NoInteractions { file: name.to_owned() });
+        return Err(DataError::NoInteractions {
+            file: name.to_owned(),
+        });
     }
     Ok(builder.finish())
 }

@@ -98,16 +98,26 @@ fn check_user_len(data: &Interactions) -> Result<(), DataError> {
 pub fn leave_one_out(data: &Interactions) -> Result<Split, DataError> {
     check_user_len(data)?;
     let mut split = Split::default();
-    split.train.reserve(data.num_interactions().saturating_sub(3 * data.num_users()));
+    split
+        .train
+        .reserve(data.num_interactions().saturating_sub(3 * data.num_users()));
     for u in 0..data.num_users() as u32 {
         let n = data.user_len(u) as u32;
         if n < 3 {
             split.report.dropped_users += 1;
             continue;
         }
-        split.train.extend((1..n - 2).map(|end| Sample { user: u, end }));
-        split.valid.push(Sample { user: u, end: n - 2 });
-        split.test.push(Sample { user: u, end: n - 1 });
+        split
+            .train
+            .extend((1..n - 2).map(|end| Sample { user: u, end }));
+        split.valid.push(Sample {
+            user: u,
+            end: n - 2,
+        });
+        split.test.push(Sample {
+            user: u,
+            end: n - 1,
+        });
     }
     Ok(split)
 }
@@ -186,7 +196,9 @@ pub fn temporal_split(data: &Interactions, config: &TemporalConfig) -> Result<Sp
             Box::new(move |e| t[e] - lo)
         }
     };
-    let span = (0..data.num_interactions()).map(&offset).fold(0.0, f64::max);
+    let span = (0..data.num_interactions())
+        .map(&offset)
+        .fold(0.0, f64::max);
     let (c1, c2) = (train_until * span, valid_until * span);
     let mut in_train = vec![false; data.num_items() + 1];
     let mut candidates_valid = Vec::new();
@@ -196,7 +208,10 @@ pub fn temporal_split(data: &Interactions, config: &TemporalConfig) -> Result<Sp
         let items = data.user_items(u);
         for end in 1..range.len() {
             let t = offset(range.start + end);
-            let sample = Sample { user: u, end: end as u32 };
+            let sample = Sample {
+                user: u,
+                end: end as u32,
+            };
             if end < min_history {
                 split.report.dropped_short_history += 1;
                 continue;
@@ -213,7 +228,11 @@ pub fn temporal_split(data: &Interactions, config: &TemporalConfig) -> Result<Sp
             }
         }
     }
-    let seen = |s: &Sample| data.user_items(s.user)[..=s.end as usize].iter().all(|&i| in_train[i as usize]);
+    let seen = |s: &Sample| {
+        data.user_items(s.user)[..=s.end as usize]
+            .iter()
+            .all(|&i| in_train[i as usize])
+    };
     for (candidates, out) in [
         (candidates_valid, &mut split.valid),
         (candidates_test, &mut split.test),
@@ -245,8 +264,14 @@ mod tests {
         let s = b.finish();
         let split = leave_one_out(&s).unwrap();
         assert_eq!(split.train.len(), 2); // a: ends 1, 2; c: none
-        assert_eq!(split.valid, [Sample { user: 0, end: 3 }, Sample { user: 2, end: 1 }]);
-        assert_eq!(split.test, [Sample { user: 0, end: 4 }, Sample { user: 2, end: 2 }]);
+        assert_eq!(
+            split.valid,
+            [Sample { user: 0, end: 3 }, Sample { user: 2, end: 1 }]
+        );
+        assert_eq!(
+            split.test,
+            [Sample { user: 0, end: 4 }, Sample { user: 2, end: 2 }]
+        );
         assert_eq!(split.report.dropped_users, 1);
     }
 
@@ -279,7 +304,11 @@ mod tests {
         let split = temporal_split(&s, &config).unwrap();
         assert_eq!(
             split.train,
-            [Sample { user: 0, end: 2 }, Sample { user: 1, end: 2 }, Sample { user: 2, end: 2 }]
+            [
+                Sample { user: 0, end: 2 },
+                Sample { user: 1, end: 2 },
+                Sample { user: 2, end: 2 }
+            ]
         );
         assert_eq!(split.valid, [Sample { user: 0, end: 3 }]);
         assert!(split.test.is_empty());
@@ -294,13 +323,19 @@ mod tests {
         let s = b.finish();
         assert!(matches!(
             temporal_split(&s, &TemporalConfig::default()),
-            Err(DataError::MissingColumn { column: "timestamp", .. })
+            Err(DataError::MissingColumn {
+                column: "timestamp",
+                ..
+            })
         ));
         let bad = TemporalConfig {
             train_until: 0.9,
             valid_until: 0.8,
             min_history: 5,
         };
-        assert!(matches!(temporal_split(&s, &bad), Err(DataError::InvalidArgument { .. })));
+        assert!(matches!(
+            temporal_split(&s, &bad),
+            Err(DataError::InvalidArgument { .. })
+        ));
     }
 }

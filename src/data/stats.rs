@@ -37,9 +37,12 @@ impl DatasetStats {
     /// # Ok::<(), dtrec::data::DataError>(())
     /// ```
     pub fn of(data: &Interactions) -> DatasetStats {
-        let mut lens: Vec<usize> = (0..data.num_users() as u32).map(|u| data.user_len(u)).collect();
+        let mut lens: Vec<usize> = (0..data.num_users() as u32)
+            .map(|u| data.user_len(u))
+            .collect();
         lens.sort_unstable();
-        let (users, items, interactions) = (data.num_users(), data.num_items(), data.num_interactions());
+        let (users, items, interactions) =
+            (data.num_users(), data.num_items(), data.num_interactions());
         let median_len = match lens.len() {
             0 => 0.0,
             n if n % 2 == 1 => lens[n / 2] as f64,
@@ -50,11 +53,19 @@ impl DatasetStats {
             users,
             items,
             interactions,
-            mean_len: if users == 0 { 0.0 } else { interactions as f64 / users as f64 },
+            mean_len: if users == 0 {
+                0.0
+            } else {
+                interactions as f64 / users as f64
+            },
             median_len,
             min_len: lens.first().copied().unwrap_or(0),
             max_len: lens.last().copied().unwrap_or(0),
-            density: if cells == 0.0 { 0.0 } else { interactions as f64 / cells },
+            density: if cells == 0.0 {
+                0.0
+            } else {
+                interactions as f64 / cells
+            },
         }
     }
 }
@@ -69,6 +80,11 @@ impl fmt::Display for DatasetStats {
             "seq length    mean {:.2}  median {}  min {}  max {}",
             self.mean_len, self.median_len, self.min_len, self.max_len
         )?;
-        write!(f, "density       {:.6} ({:.4}%)", self.density, self.density * 100.0)
+        write!(
+            f,
+            "density       {:.6} ({:.4}%)",
+            self.density,
+            self.density * 100.0
+        )
     }
 }

@@ -284,9 +284,7 @@ impl InteractionsBuilder {
         let timestamps = match &self.times {
             TimeColumn::Absent => None,
             TimeColumn::Int(t) => Some(Timestamps::Int(order.iter().map(|&e| t[e]).collect())),
-            TimeColumn::Float(t) => {
-                Some(Timestamps::Float(order.iter().map(|&e| t[e]).collect()))
-            }
+            TimeColumn::Float(t) => Some(Timestamps::Float(order.iter().map(|&e| t[e]).collect())),
         };
         let ratings = self
             .ratings
@@ -430,9 +428,14 @@ impl Interactions {
     pub fn validate(&self) -> Result<(), String> {
         let n = self.items.len();
         if self.offsets.first() != Some(&0) || self.offsets.last() != Some(&n) {
-            return Err(format!("offsets {:?}.. do not span 0..{n}", self.offsets.first()));
+            return Err(format!(
+                "offsets {:?}.. do not span 0..{n}",
+                self.offsets.first()
+            ));
         }
-        if self.offsets.len() != self.user_ids.len() + 1 || self.offsets.windows(2).any(|w| w[0] >= w[1]) {
+        if self.offsets.len() != self.user_ids.len() + 1
+            || self.offsets.windows(2).any(|w| w[0] >= w[1])
+        {
             return Err("offsets not strictly increasing or wrong length".into());
         }
         let mut used = vec![false; self.item_ids.len()];
@@ -507,7 +510,10 @@ impl Interactions {
             user_ids,
             item_ids,
             offsets,
-            items: kept.iter().map(|&e| item_map[self.items[e] as usize]).collect(),
+            items: kept
+                .iter()
+                .map(|&e| item_map[self.items[e] as usize])
+                .collect(),
             timestamps: self.timestamps.as_ref().map(|t| t.select(&kept)),
             ratings: self
                 .ratings
@@ -556,7 +562,8 @@ mod tests {
     #[test]
     fn imprecise_mix_is_refused() {
         let mut b = InteractionsBuilder::new(true, false);
-        b.push("u", "x", Some(TimeValue::Int(1 << 60)), None).unwrap();
+        b.push("u", "x", Some(TimeValue::Int(1 << 60)), None)
+            .unwrap();
         let e = b.push("u", "y", Some(TimeValue::Float(0.5)), None);
         assert_eq!(e, Err(BuildError::TimestampPrecision));
         assert_eq!(b.len(), 1);
@@ -565,7 +572,9 @@ mod tests {
     #[test]
     fn column_mismatch_is_refused() {
         let mut b = InteractionsBuilder::new(false, true);
-        assert!(b.push("u", "x", Some(TimeValue::Int(1)), Some(1.0)).is_err());
+        assert!(b
+            .push("u", "x", Some(TimeValue::Int(1)), Some(1.0))
+            .is_err());
         assert!(b.push("u", "x", None, None).is_err());
         assert!(b.is_empty());
     }

@@ -25,9 +25,11 @@
 //!   interest. Every user, at each step with probability `noise_prob`, emits
 //!   a globally popularity-drawn item instead (cursor unchanged).
 //! * **Lengths and times.** Sequence lengths are uniform in
-//!   `[min_len, 2·mean_len − min_len]`. Timestamps are integers (seconds):
-//!   each user starts uniformly within the first 180 days and waits 60 s to
-//!   3 days between events, so the global temporal split also works.
+//!   `[min_len, 2·mean_len − min_len]`. Timestamps are integers (seconds)
+//!   on a one-year clock: a user waits 60 s to 3 days between events, and
+//!   the whole sequence is shifted to start uniformly at random among the
+//!   starts that end it within the year. Events are thus spread over the
+//!   year, so the global temporal split has data in every period.
 //!
 //! External ids are strings: users `"u0"`, `"u1"`, …; item `"g+1"` for tree
 //! index `g = (c·S + s)·M + p`. Internal ids follow first appearance as for
@@ -121,6 +123,9 @@ pub struct SyntheticDataset {
     pub item_subcategory: Vec<u32>,
 }
 
+/// Length of the synthetic clock in seconds.
+const YEAR: i64 = 365 * 86_400;
+
 /// Zipf(1) weights `1/(k+1)` for `n` ranks.
 fn zipf(n: usize) -> Vec<f64> {
     (0..n).map(|k| 1.0 / (k as f64 + 1.0)).collect()
@@ -140,7 +145,9 @@ impl SyntheticConfig {
             && self.num_categories > 0
             && self.subcategories_per_category > 0
             && self.items_per_subcategory > 0
-            && subcats.checked_mul(self.items_per_subcategory).is_some_and(|n| n < u32::MAX as usize)
+            && subcats
+                .checked_mul(self.items_per_subcategory)
+                .is_some_and(|n| n < u32::MAX as usize)
             && self.min_len >= 1
             && self.min_len <= self.mean_len
             && prob(self.complex_fraction)
@@ -216,8 +223,12 @@ impl SyntheticConfig {
             }
             let len = self.min_len + rng.below((span - self.min_len + 1) as u64) as usize;
             let name = format!("u{user}");
-            let mut time: i64 = rng.below(180 * 86_400) as i64;
-            for _ in 0..len {
+            let gaps: Vec<i64> = (0..len)
+                .map(|_| 60 + rng.below(3 * 86_400) as i64)
+                .collect();
+            let duration: i64 = gaps.iter().sum();
+            let mut time = rng.below((YEAR - duration).max(1) as u64) as i64;
+            for gap in gaps {
                 let item = if rng.next_f64() < self.noise_prob {
                     let sc = rng.weighted(&subcat_weight);
                     global_item(sc, rng.weighted(&item_weight))
@@ -243,14 +254,23 @@ impl SyntheticConfig {
                         }
                     }
                 };
-                time += 60 + rng.below(3 * 86_400) as i64;
+                time += gap;
                 builder
-                    .push(&name, &(item + 1).to_string(), Some(TimeValue::Int(time)), None)
+                    .push(
+                        &name,
+                        &(item + 1).to_string(),
+                        Some(TimeValue::Int(time)),
+                        None,
+                    )
                     .map_err(|e| DataError::InvalidArgument {
                         message: format!("synthetic generation: {e}"),
                     })?;
             }
-            kinds.push(if complex { UserKind::Complex } else { UserKind::Simple });
+            kinds.push(if complex {
+                UserKind::Complex
+            } else {
+                UserKind::Simple
+            });
             interest_counts.push(k);
         }
         let interactions = builder.finish();
@@ -307,7 +327,10 @@ mod tests {
             let kind = (d.user_kind[u as usize] == UserKind::Complex) as usize;
             let items = s.user_items(u);
             for w in items.windows(2) {
-                let (a, b) = (s.item_id_int(w[0]).unwrap() - 1, s.item_id_int(w[1]).unwrap() - 1);
+                let (a, b) = (
+                    s.item_id_int(w[0]).unwrap() - 1,
+                    s.item_id_int(w[1]).unwrap() - 1,
+                );
                 total[kind] += 1;
                 if a / m == b / m && (a % m + 1) % m == b % m {
                     follow[kind] += 1;
@@ -319,7 +342,10 @@ mod tests {
         // Simple: ≈ 0.95 · 0.8 ≈ 0.76 (a step after noise breaks the pair);
         // complex: the immediately preceding item is often another interest.
         assert!(simple > 0.6, "simple follow rate {simple}");
-        assert!(complex < simple - 0.2, "complex {complex} vs simple {simple}");
+        assert!(
+            complex < simple - 0.2,
+            "complex {complex} vs simple {simple}"
+        );
     }
 
     #[test]
@@ -327,15 +353,34 @@ mod tests {
         let d = default_dataset();
         let s = &d.interactions;
         assert_eq!(s.num_users(), 3000);
-        assert!(s.num_items() > 1500 && s.num_items() <= 2000, "{}", s.num_items());
+        assert!(
+            s.num_items() > 1500 && s.num_items() <= 2000,
+            "{}",
+            s.num_items()
+        );
         let mean = s.num_interactions() as f64 / s.num_users() as f64;
         assert!((23.0..27.0).contains(&mean), "mean length {mean}");
         for i in 1..=s.num_items() {
             assert!(d.item_category[i] < 10);
             assert_eq!(d.item_subcategory[i] / 5, d.item_category[i]);
         }
-        let complex = d.user_kind.iter().filter(|&&k| k == UserKind::Complex).count();
+        let complex = d
+            .user_kind
+            .iter()
+            .filter(|&&k| k == UserKind::Complex)
+            .count();
         assert!((1300..1700).contains(&complex), "{complex}");
+    }
+
+    #[test]
+    fn temporal_split_has_data_in_every_period() {
+        let d = default_dataset();
+        let split = crate::data::temporal_split(&d.interactions, &Default::default()).unwrap();
+        let total = (split.train.len() + split.valid.len() + split.test.len()) as f64;
+        // Events are spread over the year: each 10% period holds ~5-10% of samples.
+        assert!(split.valid.len() as f64 > 0.05 * total, "{split}");
+        assert!(split.test.len() as f64 > 0.04 * total, "{split}");
+        assert!(split.train.len() as f64 > 0.7 * total, "{split}");
     }
 
     #[test]

@@ -116,7 +116,14 @@ pub fn read_delimited(
     columns: &Columns,
     options: &ReadOptions,
 ) -> Result<Interactions, DataError> {
-    read_table(reader, name, delimiter, HeaderStyle::Plain, columns, options)
+    read_table(
+        reader,
+        name,
+        delimiter,
+        HeaderStyle::Plain,
+        columns,
+        options,
+    )
 }
 
 /// Column indices of the requested fields plus their names (for errors).
@@ -201,7 +208,11 @@ fn read_table(
     let mut lines = LineReader::new(BufReader::new(reader), name, options);
     let layout = loop {
         match lines.next_line()? {
-            None => return Err(DataError::Empty { file: name.to_owned() }),
+            None => {
+                return Err(DataError::Empty {
+                    file: name.to_owned(),
+                })
+            }
             Some((_, "")) => continue,
             Some((line, header)) => {
                 break parse_header(header, name, line, delimiter, style, columns)?;
@@ -257,7 +268,9 @@ fn read_table(
         };
         let time = match layout.timestamp {
             None => None,
-            Some(_) => Some(TimeValue::parse(time).ok_or_else(|| bad_number(&columns.timestamp, time))?),
+            Some(_) => {
+                Some(TimeValue::parse(time).ok_or_else(|| bad_number(&columns.timestamp, time))?)
+            }
         };
         let rating = match layout.rating {
             None => None,
@@ -271,13 +284,20 @@ fn read_table(
             .map_err(|e| build_error(e, name, line, columns.timestamp.as_deref()))?;
     }
     if builder.is_empty() {
-        return Err(DataError::NoInteractions { file: name.to_owned() });
+        return Err(DataError::NoInteractions {
+            file: name.to_owned(),
+        });
     }
     Ok(builder.finish())
 }
 
 /// Attaches file and line to a builder refusal.
-pub(crate) fn build_error(e: BuildError, file: &str, line: u64, time_field: Option<&str>) -> DataError {
+pub(crate) fn build_error(
+    e: BuildError,
+    file: &str,
+    line: u64,
+    time_field: Option<&str>,
+) -> DataError {
     match e {
         BuildError::TooManyUsers => DataError::TooManyIds {
             file: file.to_owned(),

@@ -3,12 +3,12 @@
 //! A model plugs in through [`BatchScorer`]: given sample indices it fills one
 //! row of N item scores per sample. [`Evaluator`] cuts the samples into
 //! batches, scores the batches in parallel (rayon), ranks each target with
-//! [`target_rank`] and averages the metrics in sample order, so the result is
+//! [`target_rank`](super::target_rank) and averages the metrics in sample order, so the result is
 //! bit-identical for any number of threads (and any batch size, as long as
 //! the scorer's rows do not depend on it).
 
 use super::metrics::{validate_cutoffs, CutoffError, Metrics, MetricsAccumulator, DEFAULT_CUTOFFS};
-use super::rank::{target_rank, RankError};
+use super::rank::{rank_and_nan, RankError};
 use rayon::prelude::*;
 use std::fmt;
 
@@ -128,7 +128,7 @@ impl std::error::Error for EvalError {
 pub struct EvalReport {
     /// Averages over all samples.
     pub metrics: Metrics,
-    /// `ranks[i]`: 1-based rank of sample i's target (see [`target_rank`]).
+    /// `ranks[i]`: 1-based rank of sample i's target (see [`target_rank`](super::target_rank)).
     pub ranks: Vec<u32>,
 }
 
@@ -241,9 +241,9 @@ impl Evaluator {
                     scorer.score_batch(samples, scores);
                     for (b, row) in scores.chunks_exact(num_items).enumerate() {
                         let sample = start + b;
-                        rank_out[b] = target_rank(row, targets[sample], excluded(sample), scratch)
-                            .map_err(|source| EvalError::Sample { sample, source })?;
-                        nan_out[b] = row.iter().any(|s| s.is_nan());
+                        (rank_out[b], nan_out[b]) =
+                            rank_and_nan(row, targets[sample], excluded(sample), scratch)
+                                .map_err(|source| EvalError::Sample { sample, source })?;
                     }
                     Ok(())
                 },

@@ -14,6 +14,7 @@ mod evaluator;
 mod metrics;
 mod poprec;
 pub mod rank;
+mod serve;
 
 pub use evaluator::{BatchScorer, EvalError, EvalReport, Evaluator, ScoreFn};
 pub use metrics::{
@@ -21,3 +22,4 @@ pub use metrics::{
 };
 pub use poprec::{PopRec, PopRecError};
 pub use rank::{target_rank, RankError};
+pub use serve::{recommend_batch, top_k_items, ItemVocab, Recommendation, ServeError};

@@ -85,14 +85,16 @@ impl PopRec {
     /// `1..=num_items`; repeats count each time) and orders the items.
     ///
     /// `tie_break_key[j]` orders item `j + 1` among items with equal counts
-    /// (smaller key first).
-    pub fn fit<'s, I>(
+    /// (smaller key first); any ordered type: integer external ids (`i64`,
+    /// `u64`), strings, ….
+    pub fn fit<'s, I, K>(
         num_items: usize,
         sequences: I,
-        tie_break_key: &[u64],
+        tie_break_key: &[K],
     ) -> Result<Self, PopRecError>
     where
         I: IntoIterator<Item = &'s [u32]>,
+        K: Ord,
     {
         if num_items > 1 << 24 {
             return Err(PopRecError::TooManyItems { num_items });
@@ -122,8 +124,8 @@ impl PopRec {
         order.sort_unstable_by(|&a, &b| {
             counts[b]
                 .cmp(&counts[a])
-                .then(tie_break_key[a].cmp(&tie_break_key[b]))
-                .then(a.cmp(&b))
+                .then_with(|| tie_break_key[a].cmp(&tie_break_key[b]))
+                .then_with(|| a.cmp(&b))
         });
         let mut scores = vec![0f32; num_items];
         for (position, &col) in order.iter().enumerate() {
@@ -175,7 +177,7 @@ mod tests {
 
     #[test]
     fn equal_keys_fall_back_to_dense_id() {
-        let pop = PopRec::fit(3, Vec::<&[u32]>::new(), &[7, 7, 7]).unwrap();
+        let pop = PopRec::fit(3, Vec::<&[u32]>::new(), &[7u64, 7, 7]).unwrap();
         assert_eq!(pop.scores(), &[3.0, 2.0, 1.0]);
     }
 
@@ -212,7 +214,7 @@ mod tests {
     #[test]
     fn bad_inputs_are_errors() {
         assert_eq!(
-            PopRec::fit(2, vec![&[1u32, 3][..]], &[0, 0]),
+            PopRec::fit(2, vec![&[1u32, 3][..]], &[0u64, 0]),
             Err(PopRecError::ItemOutOfRange {
                 sequence: 0,
                 item: 3,
@@ -220,7 +222,7 @@ mod tests {
             })
         );
         assert_eq!(
-            PopRec::fit(2, vec![&[0u32][..]], &[0, 0]),
+            PopRec::fit(2, vec![&[0u32][..]], &[0u64, 0]),
             Err(PopRecError::ItemOutOfRange {
                 sequence: 0,
                 item: 0,
@@ -228,7 +230,7 @@ mod tests {
             })
         );
         assert_eq!(
-            PopRec::fit(2, Vec::<&[u32]>::new(), &[0]),
+            PopRec::fit(2, Vec::<&[u32]>::new(), &[0u64]),
             Err(PopRecError::KeyLength {
                 num_items: 2,
                 keys: 1

@@ -86,15 +86,36 @@ pub fn target_rank(
     excluded: &[u32],
     scratch: &mut Vec<u32>,
 ) -> Result<u32, RankError> {
+    rank_and_nan(scores, target, excluded, scratch).map(|(rank, _)| rank)
+}
+
+/// [`target_rank`] plus whether the row holds any NaN, in one pass over the row.
+pub(crate) fn rank_and_nan(
+    scores: &[f32],
+    target: u32,
+    excluded: &[u32],
+    scratch: &mut Vec<u32>,
+) -> Result<(u32, bool), RankError> {
     let num_items = scores.len();
     let target_col =
         column_of(target, num_items).ok_or(RankError::TargetOutOfRange { target, num_items })?;
     let s_y = scores[target_col];
 
-    // pass 1: every competitor that beats the target (the target never beats itself)
-    // `beats(s_y, s_y)` is always true (a tie with itself, or a NaN target),
-    // so the target was counted exactly once: take it back.
-    let mut above = scores.iter().filter(|&&s_v| beats(s_v, s_y)).count() - 1;
+    // pass 1 over the row: competitors that beat the target, and NaN presence.
+    // For a non-NaN target, beats(s_v, s_y) = s_v is NaN ∨ s_v ≥ s_y = ¬(s_v < s_y):
+    // one comparison per item and no early exit, so the loop vectorises (this
+    // pass runs over N × samples scores in every evaluation).
+    let mut at_or_above = 0usize;
+    let mut has_nan = false;
+    // The negated comparison is the point: it is true for NaN competitors.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    for &s_v in scores {
+        at_or_above += usize::from(!(s_v < s_y));
+        has_nan |= s_v.is_nan();
+    }
+    // A NaN target is beaten by every item. Either way the target counted
+    // itself exactly once (¬(s_y < s_y) is true, also for NaN): take it back.
+    let mut above = if s_y.is_nan() { num_items } else { at_or_above } - 1;
 
     // pass 2: take back distinct excluded competitors that were counted
     scratch.clear();
@@ -110,7 +131,7 @@ pub fn target_rank(
     }
     // `above` < N ≤ u32::MAX is guaranteed by callers holding item ids in u32;
     // saturate rather than wrap if a row were ever longer.
-    Ok(u32::try_from(above + 1).unwrap_or(u32::MAX))
+    Ok((u32::try_from(above + 1).unwrap_or(u32::MAX), has_nan))
 }
 
 /// Column of dense item id `item` in a row of `num_items` scores, if in range.

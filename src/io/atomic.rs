@@ -53,8 +53,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Creates a fresh temp file next to the target (never reusing an existing one).
 fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
+    /// Leftovers of crashed writers with our pid are skipped, up to this many.
+    const ATTEMPTS: usize = 1000;
     let pid = std::process::id();
-    loop {
+    let mut last_err = None;
+    for _ in 0..ATTEMPTS {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp_path = dir.join(format!(".{name}.tmp-{pid}-{n}"));
         match OpenOptions::new()
@@ -63,11 +66,11 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
             .open(&temp_path)
         {
             Ok(file) => return Ok((temp_path, file)),
-            // left over by a crashed process with our pid: try the next number
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < u64::MAX => continue,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some(e),
             Err(e) => return Err(e),
         }
     }
+    Err(last_err.unwrap_or_else(|| io::Error::other("no temporary file name available")))
 }
 
 #[cfg(unix)]

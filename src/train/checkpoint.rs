@@ -32,11 +32,22 @@ struct Extra {
 
 /// Writes `state` (trained with `train` on items `vocab`) to `path`
 /// atomically.
-pub fn save_checkpoint(path: &Path, state: &TrainState, train: &TrainConfig, vocab: &[String]) -> Result<(), ModelFileError> {
+pub fn save_checkpoint(
+    path: &Path,
+    state: &TrainState,
+    train: &TrainConfig,
+    vocab: &[String],
+) -> Result<(), ModelFileError> {
     let params = &state.model.params;
     let mut tensors = params_to_tensors(params, "");
-    tensors.extend(params_to_tensors(&state.adam.m, &format!("{OPTIMIZER_PREFIX}m.")));
-    tensors.extend(params_to_tensors(&state.adam.v, &format!("{OPTIMIZER_PREFIX}v.")));
+    tensors.extend(params_to_tensors(
+        &state.adam.m,
+        &format!("{OPTIMIZER_PREFIX}m."),
+    ));
+    tensors.extend(params_to_tensors(
+        &state.adam.v,
+        &format!("{OPTIMIZER_PREFIX}v."),
+    ));
     if let Some(best) = &state.best_params {
         tensors.extend(params_to_tensors(best, BEST_PREFIX));
     }
@@ -55,27 +66,48 @@ pub fn save_checkpoint(path: &Path, state: &TrainState, train: &TrainConfig, voc
 
 /// Reads a checkpoint: the state, its training configuration and the item
 /// vocabulary. Every tensor is validated against the stored configuration.
-pub fn load_checkpoint(path: &Path) -> Result<(TrainState, TrainConfig, Vec<String>), ModelFileError> {
+pub fn load_checkpoint(
+    path: &Path,
+) -> Result<(TrainState, TrainConfig, Vec<String>), ModelFileError> {
     let file = ModelFile::read(path)?;
     let at = |e: ModelFileError| e.in_file(path);
     file.expect_kind(KIND_CHECKPOINT).map_err(at)?;
     let config = config_from_file(&file).map_err(at)?;
-    let invalid = |reason: String| at(ModelFileError::new(ModelFileErrorKind::InvalidField { field: "extra", reason }));
-    let extra: Extra = serde_json::from_str(&file.extra_json).map_err(|e| invalid(e.to_string()))?;
+    let invalid = |reason: String| {
+        at(ModelFileError::new(ModelFileErrorKind::InvalidField {
+            field: "extra",
+            reason,
+        }))
+    };
+    let extra: Extra =
+        serde_json::from_str(&file.extra_json).map_err(|e| invalid(e.to_string()))?;
     extra.train.validate().map_err(invalid)?;
     let params = params_from_file(&file, &config, "").map_err(at)?;
     let m = params_from_file(&file, &config, &format!("{OPTIMIZER_PREFIX}m.")).map_err(at)?;
     let v = params_from_file(&file, &config, &format!("{OPTIMIZER_PREFIX}v.")).map_err(at)?;
     let best_params = match extra.best {
-        Some((epoch, _)) if epoch < extra.history.len() => Some(params_from_file(&file, &config, BEST_PREFIX).map_err(at)?),
-        Some((epoch, _)) => return Err(invalid(format!("best epoch {epoch} is not in the history"))),
+        Some((epoch, _)) if epoch < extra.history.len() => {
+            Some(params_from_file(&file, &config, BEST_PREFIX).map_err(at)?)
+        }
+        Some((epoch, _)) => {
+            return Err(invalid(format!("best epoch {epoch} is not in the history")))
+        }
         None => None,
     };
     if extra.epoch != extra.history.len() {
-        return Err(invalid(format!("epoch {} but {} logged epochs", extra.epoch, extra.history.len())));
+        return Err(invalid(format!(
+            "epoch {} but {} logged epochs",
+            extra.epoch,
+            extra.history.len()
+        )));
     }
     let model = Sasrec::from_params(config, params).map_err(|e| invalid(e.to_string()))?;
-    let adam = Adam { config: extra.train.adam(), m, v, t: extra.adam_steps };
+    let adam = Adam {
+        config: extra.train.adam(),
+        m,
+        v,
+        t: extra.adam_steps,
+    };
     let state = TrainState {
         model,
         adam,

@@ -79,14 +79,22 @@ impl TrainConfig {
             return Err(format!("train config: `{name}` must be at least 1"));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!("train config: `lr` must be a positive number, got {}", self.lr));
+            return Err(format!(
+                "train config: `lr` must be a positive number, got {}",
+                self.lr
+            ));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(format!("train config: `weight_decay` must be ≥ 0, got {}", self.weight_decay));
+            return Err(format!(
+                "train config: `weight_decay` must be ≥ 0, got {}",
+                self.weight_decay
+            ));
         }
         if let Some(c) = self.clip_norm {
             if !(c.is_finite() && c > 0.0) {
-                return Err(format!("train config: `clip_norm` must be positive, got {c}"));
+                return Err(format!(
+                    "train config: `clip_norm` must be positive, got {c}"
+                ));
             }
         }
         if self.threads == Some(0) {

@@ -2,7 +2,7 @@
 
 use crate::data::{Batch, Interactions, Sample};
 use crate::eval::{BatchScorer, EvalError, EvalReport, Evaluator};
-use crate::model::{SeqBatch, Sasrec};
+use crate::model::{Sasrec, SeqBatch};
 
 /// Scores split samples with a model: each sample's last `max_len` history
 /// items are encoded (no dropout) and ranked against all N items.
@@ -15,7 +15,11 @@ pub struct SampleScorer<'a> {
 impl<'a> SampleScorer<'a> {
     /// A scorer of `samples` (over `data`) by `model`.
     pub fn new(model: &'a Sasrec, data: &'a Interactions, samples: &'a [Sample]) -> Self {
-        SampleScorer { model, data, samples }
+        SampleScorer {
+            model,
+            data,
+            samples,
+        }
     }
 }
 
@@ -48,7 +52,10 @@ pub fn evaluate(
 ) -> Result<EvalReport, EvalError> {
     let scorer = SampleScorer::new(model, data, samples);
     let targets: Vec<u32> = samples.iter().map(|s| s.target(data)).collect();
-    let evaluator = Evaluator { batch_size, ..Evaluator::default() };
+    let evaluator = Evaluator {
+        batch_size,
+        ..Evaluator::default()
+    };
     if mask_history {
         evaluator.evaluate_excluding(&scorer, &targets, |i| samples[i].history(data))
     } else {

@@ -40,7 +40,11 @@ pub enum Progress<'a> {
     /// An epoch of `batches` optimizer steps starts.
     EpochStart { epoch: usize, batches: usize },
     /// Step `step` (1-based) of the epoch finished with this batch's mean loss.
-    Step { epoch: usize, step: usize, loss: f64 },
+    Step {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+    },
     /// An epoch finished (validation included).
     EpochEnd(&'a EpochLog),
 }
@@ -100,12 +104,21 @@ impl TrainState {
     pub fn new(model: ModelConfig, train: &TrainConfig) -> Result<Self, TrainError> {
         let model = Sasrec::new(model, train.seed).map_err(TrainError::Model)?;
         let adam = Adam::new(&model.params, train.adam());
-        Ok(TrainState { model, adam, epoch: 0, best: None, best_params: None, stale_epochs: 0, history: Vec::new() })
+        Ok(TrainState {
+            model,
+            adam,
+            epoch: 0,
+            best: None,
+            best_params: None,
+            stale_epochs: 0,
+            history: Vec::new(),
+        })
     }
 
     /// Whether early stopping or the epoch limit has ended training.
     pub fn finished(&self, train: &TrainConfig) -> bool {
-        self.epoch >= train.max_epochs || (self.best.is_some() && self.stale_epochs >= train.patience)
+        self.epoch >= train.max_epochs
+            || (self.best.is_some() && self.stale_epochs >= train.patience)
     }
 
     /// The best model so far (the current one before any validation).
@@ -179,14 +192,38 @@ pub fn run(
 }
 
 /// Evaluates the best model of a finished run on test.
-pub fn finish(state: &TrainState, data: &Interactions, split: &Split, config: &TrainConfig) -> Result<TrainOutcome, TrainError> {
-    let (best_epoch, _) = state.best.ok_or_else(|| TrainError::Data("no validation epoch ran".into()))?;
+pub fn finish(
+    state: &TrainState,
+    data: &Interactions,
+    split: &Split,
+    config: &TrainConfig,
+) -> Result<TrainOutcome, TrainError> {
+    let (best_epoch, _) = state
+        .best
+        .ok_or_else(|| TrainError::Data("no validation epoch ran".into()))?;
     let model = state.best_model();
-    let valid = state.history[best_epoch].valid.clone().expect("the best epoch was validated");
+    let valid = state.history[best_epoch]
+        .valid
+        .clone()
+        .expect("the best epoch was validated");
     let test = Threads::new(config.threads)
-        .run(|| evaluate(&model, data, &split.test, config.eval_batch_size, config.mask_history))?
+        .run(|| {
+            evaluate(
+                &model,
+                data,
+                &split.test,
+                config.eval_batch_size,
+                config.mask_history,
+            )
+        })?
         .metrics;
-    Ok(TrainOutcome { model, best_epoch, valid, test, history: state.history.clone() })
+    Ok(TrainOutcome {
+        model,
+        best_epoch,
+        valid,
+        test,
+        history: state.history.clone(),
+    })
 }
 
 /// The rayon pool heavy work runs in: a dedicated one of a fixed size, or
@@ -196,7 +233,10 @@ struct Threads(Option<rayon::ThreadPool>);
 impl Threads {
     fn new(threads: Option<usize>) -> Self {
         Threads(threads.map(|n| {
-            rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("a rayon pool of a positive size builds")
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .expect("a rayon pool of a positive size builds")
         }))
     }
 
@@ -224,20 +264,30 @@ fn run_epoch(
         shuffle: true,
         seed: config.seed,
         drop_last: false,
-        parallel: true,
+        parallel: false,
     };
     let n_batches = split.train.len().div_ceil(config.batch_size);
-    progress(Progress::EpochStart { epoch, batches: n_batches });
+    progress(Progress::EpochStart {
+        epoch,
+        batches: n_batches,
+    });
     let rng = CounterRng::new(config.seed);
     let mut grads = state.model.params.zeros_like();
     let (mut loss_sum, mut seen) = (0.0f64, 0usize);
     let start = Instant::now();
-    let iter = EpochBatches::new(data, &split.train, &batches, epoch as u64).map_err(|e| TrainError::Data(e.to_string()))?;
+    let iter = EpochBatches::new(data, &split.train, &batches, epoch as u64)
+        .map_err(|e| TrainError::Data(e.to_string()))?;
     for (step, batch) in iter.enumerate() {
         let rows = batch.size;
         let lengths = batch.lengths.iter().map(|&l| l as u32).collect();
-        let batch = TrainBatch::new(batch.items, lengths, batch.targets, cfg.max_len, cfg.n_items)
-            .map_err(|e| TrainError::Data(e.to_string()))?;
+        let batch = TrainBatch::new(
+            batch.items,
+            lengths,
+            batch.targets,
+            cfg.max_len,
+            cfg.n_items,
+        )
+        .map_err(|e| TrainError::Data(e.to_string()))?;
         let step_seed = rng.bits(DROPOUT_SEED_STREAM, ((epoch as u64) << 32) | step as u64);
         grads.zero_grad();
         let model = &state.model;
@@ -245,17 +295,32 @@ fn run_epoch(
         state.adam.step(&mut state.model.params, &mut grads);
         loss_sum += loss * rows as f64;
         seen += rows;
-        progress(Progress::Step { epoch, step: step + 1, loss });
+        progress(Progress::Step {
+            epoch,
+            step: step + 1,
+            loss,
+        });
     }
     let train_seconds = start.elapsed().as_secs_f64();
     let valid = if (epoch + 1) % config.eval_every == 0 {
         let model = &state.model;
-        let report = pool.run(|| evaluate(model, data, &split.valid, config.eval_batch_size, config.mask_history))?;
+        let report = pool.run(|| {
+            evaluate(
+                model,
+                data,
+                &split.valid,
+                config.eval_batch_size,
+                config.mask_history,
+            )
+        })?;
         Some(report.metrics)
     } else {
         None
     };
-    let ndcg = valid.as_ref().and_then(|m| m.ndcg(10)).unwrap_or(f64::NEG_INFINITY);
+    let ndcg = valid
+        .as_ref()
+        .and_then(|m| m.ndcg(10))
+        .unwrap_or(f64::NEG_INFINITY);
     let improved = valid.is_some() && state.best.is_none_or(|(_, best)| ndcg > best);
     if improved {
         state.best = Some((epoch, ndcg));
@@ -273,6 +338,8 @@ fn run_epoch(
         improved,
     });
     state.epoch += 1;
-    progress(Progress::EpochEnd(state.history.last().expect("just pushed")));
+    progress(Progress::EpochEnd(
+        state.history.last().expect("just pushed"),
+    ));
     Ok(())
 }

@@ -2,11 +2,11 @@
 //! for clarity, they define what the fast kernels must compute and serve as the
 //! `f64` implementation for gradient checks.
 
+pub mod adam;
+pub mod gelu;
+pub mod layernorm;
 pub mod matmul;
 pub mod score;
-pub mod vector;
 pub mod softmax;
-pub mod layernorm;
-pub mod gelu;
+pub mod vector;
 pub mod xent;
-pub mod adam;

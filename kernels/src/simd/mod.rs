@@ -1,10 +1,10 @@
 //! Fast `f32` kernels: SIMD through `wide`, matmul through `matrixmultiply`.
 
+pub mod adam;
+pub mod gelu;
+pub mod layernorm;
 pub mod matmul;
 pub mod score;
-pub mod vector;
 pub mod softmax;
-pub mod layernorm;
-pub mod gelu;
+pub mod vector;
 pub mod xent;
-pub mod adam;

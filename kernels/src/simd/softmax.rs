@@ -3,7 +3,6 @@
 use core::ops::Range;
 
 use super::vector::{self, exp, load, load_padded, store, store_part, Lanes, LANES};
-use crate::reference::softmax::check_range;
 
 /// One row (n = `inp.len()`): out[valid] = softmax(inp[valid]), out = 0
 /// outside `valid`. An empty range, or one whose inputs are all −∞, gives
@@ -17,12 +16,13 @@ use crate::reference::softmax::check_range;
 ///
 /// # Panics
 /// If `out.len() != inp.len()` or `valid` does not fit the row.
+#[inline]
 pub fn softmax_forward(out: &mut [f32], inp: &[f32], valid: Range<usize>) {
     assert_eq!(out.len(), inp.len(), "softmax_forward: length mismatch");
-    check_range(&valid, inp.len(), "softmax_forward");
+    // Slicing by `valid` panics on a reversed or out-of-row range.
+    let x = &inp[valid.clone()];
     out[..valid.start].fill(0.0);
     out[valid.end..].fill(0.0);
-    let x = &inp[valid.clone()];
     let y = &mut out[valid];
 
     // Pass 1: the row max.
@@ -70,29 +70,62 @@ pub fn softmax_forward(out: &mut [f32], inp: &[f32], valid: Range<usize>) {
 /// One row: dinp[valid] += out ⊙ (dout − ⟨out, dout⟩), the inner product
 /// over `valid`; elements outside `valid` are not touched. O(n).
 ///
+/// Fused into two sweeps: (1) dinp += out ⊙ dout while the same products
+/// are summed into ⟨out, dout⟩ in two lane accumulators; (2) dinp −=
+/// out·⟨out, dout⟩. The row is read from memory once (sweep 2 hits L1), and
+/// nothing waits on the reduction until sweep 2. Rounding: two roundings
+/// per element as in the twin's out·(dout − ⟨·⟩) + dinp, but of
+/// |dinp + out·dout| rather than |out·(dout − ⟨·⟩)|, which the test
+/// tolerances account for.
+///
 /// # Panics
 /// If the three lengths differ or `valid` does not fit the row.
+#[inline]
 pub fn softmax_backward(dinp: &mut [f32], dout: &[f32], out: &[f32], valid: Range<usize>) {
     assert_eq!(dinp.len(), out.len(), "softmax_backward: length mismatch");
     assert_eq!(dout.len(), out.len(), "softmax_backward: length mismatch");
-    check_range(&valid, out.len(), "softmax_backward");
+    // Slicing by `valid` panics on a reversed or out-of-row range.
     let dx = &mut dinp[valid.clone()];
     let dy = &dout[valid.clone()];
     let y = &out[valid];
-    let inner = vector::dot(y, dy);
-    let inner_lanes = Lanes::splat(inner);
-    let mut cdx = dx.chunks_exact_mut(LANES);
-    let mut cdy = dy.chunks_exact(LANES);
-    let mut cy = y.chunks_exact(LANES);
-    for ((g, gy), yy) in (&mut cdx).zip(&mut cdy).zip(&mut cy) {
-        store(g, load(yy).mul_add(load(gy) - inner_lanes, load(g)));
+
+    // Sweep 1 (tail in scalar code: at most 15 elements).
+    let (mut acc0, mut acc1) = (Lanes::ZERO, Lanes::ZERO);
+    let mut pdx = dx.chunks_exact_mut(2 * LANES);
+    let mut pdy = dy.chunks_exact(2 * LANES);
+    let mut py = y.chunks_exact(2 * LANES);
+    for ((g, gy), yy) in (&mut pdx).zip(&mut pdy).zip(&mut py) {
+        let (y0, y1) = (load(&yy[..LANES]), load(&yy[LANES..]));
+        let (d0, d1) = (load(&gy[..LANES]), load(&gy[LANES..]));
+        acc0 = y0.mul_add(d0, acc0);
+        acc1 = y1.mul_add(d1, acc1);
+        let (t0, t1) = (
+            y0.mul_add(d0, load(&g[..LANES])),
+            y1.mul_add(d1, load(&g[LANES..])),
+        );
+        store(&mut g[..LANES], t0);
+        store(&mut g[LANES..], t1);
     }
-    for ((g, &gy), &yy) in cdx
+    let mut tail_sum = 0.0f32;
+    let tail = pdx
         .into_remainder()
         .iter_mut()
-        .zip(cdy.remainder())
-        .zip(cy.remainder())
-    {
-        *g = yy.mul_add(gy - inner, *g);
+        .zip(pdy.remainder())
+        .zip(py.remainder());
+    for ((g, &gy), &yy) in tail {
+        tail_sum = yy.mul_add(gy, tail_sum);
+        *g = yy.mul_add(gy, *g);
+    }
+    let inner_scalar = (acc0 + acc1).reduce_add() + tail_sum;
+    let inner = Lanes::splat(inner_scalar);
+
+    // Sweep 2.
+    let mut cdx = dx.chunks_exact_mut(LANES);
+    let mut cy = y.chunks_exact(LANES);
+    for (g, yy) in (&mut cdx).zip(&mut cy) {
+        store(g, load(yy).mul_neg_add(inner, load(g)));
+    }
+    for (g, &yy) in cdx.into_remainder().iter_mut().zip(cy.remainder()) {
+        *g = (-yy).mul_add(inner_scalar, *g);
     }
 }

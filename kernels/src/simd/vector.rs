@@ -9,9 +9,12 @@
 
 use wide::{f32x8, u32x8};
 
-/// The lane type every `f32` row kernel computes in. `f32x8` is one AVX2
-/// register; on AVX-512 builds `wide::f32x16` was measured as well (see the
-/// report in BENCHMARKS.md) and gave no gain at our short rows.
+/// The lane type every `f32` row kernel computes in: one AVX2 register.
+/// `wide::f32x16` (one AVX-512 register, two AVX2 registers) was measured
+/// too: on an AVX-512 build it made the exp-heavy kernels (GELU, cross
+/// entropy) 1.3–1.6× faster but the short-row softmax/layernorm backward
+/// kernels 5–8% slower, and on AVX2 it was slower or equal except GELU.
+/// One lane type keeps the code simple.
 pub(crate) type Lanes = f32x8;
 /// The unsigned-integer twin of [`Lanes`] (for exponent bit tricks).
 type LaneBits = u32x8;
@@ -35,19 +38,29 @@ pub(crate) fn store(chunk: &mut [f32], v: Lanes) {
     chunk.copy_from_slice(v.as_array());
 }
 
-/// Loads a tail of fewer than [`LANES`] floats, padding with `fill`.
+/// Loads a tail of fewer than [`LANES`] floats, padding with `fill`. Written
+/// as a fixed-trip select loop (compiled to a masked load) rather than a
+/// copy, which would become a `memcpy` call and force every live vector
+/// register of the caller onto the stack.
 #[inline(always)]
 pub(crate) fn load_padded(part: &[f32], fill: f32) -> Lanes {
     let mut array = [fill; LANES];
-    array[..part.len()].copy_from_slice(part);
+    for (i, slot) in array.iter_mut().enumerate() {
+        if i < part.len() {
+            *slot = part[i];
+        }
+    }
     Lanes::new(array)
 }
 
-/// Stores the first `part.len()` (< [`LANES`]) lanes of `v`.
+/// Stores the first `part.len()` (< [`LANES`]) lanes of `v` (a fixed-trip
+/// loop, for the same reason as [`load_padded`]).
 #[inline(always)]
 pub(crate) fn store_part(part: &mut [f32], v: Lanes) {
-    let n = part.len();
-    part.copy_from_slice(&v.as_array()[..n]);
+    let lanes = v.as_array();
+    for (i, slot) in part.iter_mut().enumerate().take(LANES) {
+        *slot = lanes[i];
+    }
 }
 
 /// Largest lane of `v` (the lanes hold no NaN in our uses).
@@ -97,7 +110,7 @@ pub(crate) fn exp(x: Lanes) -> Lanes {
     p = p.mul_add(r, Lanes::splat(8.333_452e-3));
     p = p.mul_add(r, Lanes::splat(4.166_579_6e-2));
     p = p.mul_add(r, Lanes::splat(1.666_666_5e-1));
-    p = p.mul_add(r, Lanes::splat(5.000_000_1e-1));
+    p = p.mul_add(r, Lanes::splat(0.5)); // Cephes: 5.0000001201e-1, which is 0.5 in f32
     let e_r = p.mul_add(r * r, r) + Lanes::ONE;
     // The low bits of `shifted` are n (two's complement); the bits above
     // the exponent field fall off in the shift.
@@ -113,6 +126,7 @@ pub(crate) fn exp(x: Lanes) -> Lanes {
 ///
 /// # Panics
 /// If `a.len() != b.len()`.
+#[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: length mismatch");
     let mut acc = [Lanes::ZERO; ACCUMULATORS];
@@ -186,6 +200,7 @@ pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
 }
 
 /// Σ xᵢ in [`ACCUMULATORS`]×[`LANES`] partial sums (0 for an empty slice).
+#[inline]
 pub fn sum(x: &[f32]) -> f32 {
     let mut acc = [Lanes::ZERO; ACCUMULATORS];
     let mut chunks = x.chunks_exact(STRIDE);
@@ -204,6 +219,7 @@ pub fn sum(x: &[f32]) -> f32 {
 
 /// max xᵢ, seeded with −∞ (so an empty slice gives −∞). Which value wins
 /// when NaN is present is unspecified.
+#[inline]
 pub fn max(x: &[f32]) -> f32 {
     let mut acc = [Lanes::splat(f32::NEG_INFINITY); ACCUMULATORS];
     let mut chunks = x.chunks_exact(STRIDE);

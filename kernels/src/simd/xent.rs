@@ -12,6 +12,7 @@ pub const BLOCK: usize = 2048;
 
 /// Σ exp(x − shift) in two lane accumulators; the tail is padded with −∞,
 /// which contributes e^−∞ = 0.
+#[inline(always)]
 fn sum_exp_shifted(x: &[f32], shift: f32) -> f32 {
     let shift = Lanes::splat(shift);
     let mut acc = [Lanes::ZERO; 2];
@@ -35,6 +36,7 @@ fn sum_exp_shifted(x: &[f32], shift: f32) -> f32 {
 /// log-sum-exp is then m + ln s. Blocks that are empty or all −∞ leave the
 /// state unchanged. Two passes over the block (max, then the shifted exp
 /// sum) and one rescale of the old sum per block, not per element.
+#[inline]
 pub fn lse_accumulate(state: &mut (f32, f32), block: &[f32]) {
     let block_max = vector::max(block);
     if block_max == f32::NEG_INFINITY {
@@ -51,6 +53,7 @@ pub fn lse_accumulate(state: &mut (f32, f32), block: &[f32]) {
 ///
 /// # Panics
 /// If `dlogits.len() != logits.len()`.
+#[inline]
 pub fn xent_backward_block(dlogits: &mut [f32], logits: &[f32], lse: f32, scale: f32) {
     assert_eq!(
         dlogits.len(),
@@ -81,6 +84,7 @@ pub fn xent_backward_block(dlogits: &mut [f32], logits: &[f32], lse: f32, scale:
 ///
 /// # Panics
 /// If `target >= logits.len()` or `dlogits` has another length.
+#[inline]
 pub fn cross_entropy(
     dlogits: Option<&mut [f32]>,
     logits: &[f32],
