@@ -103,5 +103,27 @@ fn cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-criterion_group!(benches, train_step);
+/// Batch-1 inference at the same shape: encode one full-length history and
+/// score all N items (what `recommend` does before top-k).
+fn encode_and_score_b1(c: &mut Criterion) {
+    let model = Sasrec::new(ModelConfig::sasrec(N), 1).unwrap();
+    let one = batch(|_| L, 5);
+    let items = &one.seqs().items()[..L];
+    let lengths = &one.seqs().lengths()[..1];
+    let mut scores = vec![0.0f32; N];
+    let mut group = c.benchmark_group("infer_b1_d64_L50_N3416");
+    group.bench_function("encode", |bench| {
+        bench.iter(|| black_box(model.encode(items, lengths).unwrap()))
+    });
+    group.bench_function("encode_and_score", |bench| {
+        bench.iter(|| {
+            let h = model.encode(items, lengths).unwrap();
+            model.score_items(&mut scores, &h);
+            black_box(scores[0])
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, train_step, encode_and_score_b1);
 criterion_main!(benches);

@@ -96,7 +96,7 @@ fn config(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
     fn whole_model_every_parameter(b in 1usize..4, l in 1usize..6, heads in 1usize..3, dh in 1usize..5, layers in 1usize..3,

@@ -33,7 +33,7 @@ use crate::nn::item_softmax::{
     item_ce_backward, item_ce_forward, item_scores, ItemCeCache, ItemCeScratch,
 };
 use crate::nn::layernorm::LayerNormCache;
-use crate::nn::tensor::reset;
+use crate::nn::tensor::{fit, reset};
 
 /// Sequences per forward/backward chunk inside one thread: bounds activation
 /// memory (≈ 64·L rows per layer) and keeps the working set in cache.
@@ -262,7 +262,7 @@ impl<T: Kernels> Model<T> {
             return;
         }
         // x = Dropout(LN_in(E[v] + P[pos]))
-        reset(&mut work.emb, rows * d);
+        fit(&mut work.emb, rows * d); // every row is written
         embedding_forward(
             &mut work.emb,
             &work.items,
@@ -272,10 +272,10 @@ impl<T: Kernels> Model<T> {
             d,
         );
         p.ln_in.forward(&mut work.ln_in, &work.emb, eps);
-        reset(&mut work.x0, rows * d);
+        fit(&mut work.x0, rows * d); // overwritten by the dropout or the copy
         match rng.filter(|_| cfg.dropout > 0.0) {
             Some(rng) => {
-                reset(&mut work.in_mask, rows * d);
+                fit(&mut work.in_mask, rows * d); // every row is filled
                 let site = DropoutSite {
                     rng,
                     stream: stream_id(0, Site::Input),

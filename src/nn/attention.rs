@@ -221,15 +221,15 @@ pub fn attention_backward<T: Kernels>(
                 let do_i = head(dout, qr, h, dh, d);
                 // forward: o_i = Σ_j pd_j v_j  ⇒  dv_j += pd_j · do_i, dpd_j = ⟨do_i, v_j⟩
                 reset(&mut scratch.dp, nv);
-                for j in 0..nv {
+                for (j, (&pj, dp)) in p.iter().zip(scratch.dp.iter_mut()).enumerate() {
                     let kr = g.k_start + j;
                     let pd = if dropped {
-                        p[j] * cache.mask[row + j]
+                        pj * cache.mask[row + j]
                     } else {
-                        p[j]
+                        pj
                     };
                     T::axpy(head_mut(dv, kr, h, dh, d), pd, do_i);
-                    scratch.dp[j] = T::dot(do_i, head(v, kr, h, dh, d));
+                    *dp = T::dot(do_i, head(v, kr, h, dh, d));
                 }
                 // forward: pd = p ⊙ mask  ⇒  dp = dpd ⊙ mask
                 if dropped {

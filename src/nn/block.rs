@@ -21,7 +21,7 @@ use super::feedforward::{FeedForward, FeedForwardCache, FeedForwardScratch};
 use super::layernorm::{LayerNorm, LayerNormCache};
 use super::linear::Linear;
 use super::residual::residual_forward;
-use super::tensor::reset;
+use super::tensor::{fit, reset};
 use crate::kernels::rng::CounterRng;
 use crate::kernels::Kernels;
 
@@ -133,8 +133,8 @@ impl<T: Kernels> Block<T> {
 
     /// cache.k, cache.v (rows_k, d) = x · W_k + b_k, x · W_v + b_v.
     pub fn forward_kv(&self, cache: &mut BlockCache<T>, x: &[T]) {
-        reset(&mut cache.k, x.len());
-        reset(&mut cache.v, x.len());
+        fit(&mut cache.k, x.len());
+        fit(&mut cache.v, x.len());
         self.k.forward(&mut cache.k, x);
         self.v.forward(&mut cache.v, x);
     }
@@ -181,7 +181,7 @@ impl<T: Kernels> Block<T> {
         let ffn_site = dropout.and_then(|b| site(Site::FfnOut, b.hidden));
 
         // q = xq · W_q + b_q
-        reset(&mut cache.q, n);
+        fit(&mut cache.q, n);
         self.q.forward(&mut cache.q, xq);
         // att = MHA(q, k, v)
         reset(&mut cache.att, n);
@@ -197,25 +197,25 @@ impl<T: Kernels> Block<T> {
             &mut scratch.attn,
         );
         // r1 = xq + Dropout(att · W_o + b_o)
-        reset(&mut scratch.proj, n);
+        fit(&mut scratch.proj, n);
         self.o.forward(&mut scratch.proj, &cache.att);
-        reset(&mut cache.mask1, if out_site.is_some() { n } else { 0 });
+        fit(&mut cache.mask1, if out_site.is_some() { n } else { 0 });
         if let Some(s) = &out_site {
             fill_row_masks(&mut cache.mask1, q_ids, d, dims.pos_cap, s);
             super::dropout::dropout_inplace(&mut scratch.proj, &cache.mask1);
         }
-        reset(&mut cache.r1, n);
+        fit(&mut cache.r1, n);
         residual_forward(&mut cache.r1, xq, &scratch.proj);
         // a = LN1(r1)
         self.ln1.forward(&mut cache.ln1, &cache.r1, eps);
         // r2 = a + Dropout(FFN(a))
         self.ffn.forward(&mut cache.ffn, &cache.ln1.out);
-        reset(&mut cache.mask2, if ffn_site.is_some() { n } else { 0 });
+        fit(&mut cache.mask2, if ffn_site.is_some() { n } else { 0 });
         if let Some(s) = &ffn_site {
             fill_row_masks(&mut cache.mask2, q_ids, d, dims.pos_cap, s);
             super::dropout::dropout_inplace(&mut cache.ffn.out, &cache.mask2);
         }
-        reset(&mut cache.r2, n);
+        fit(&mut cache.r2, n);
         residual_forward(&mut cache.r2, &cache.ln1.out, &cache.ffn.out);
         // y = LN2(r2)
         self.ln2.forward(&mut cache.ln2, &cache.r2, eps);

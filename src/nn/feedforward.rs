@@ -2,7 +2,7 @@
 //! exact (erf) GELU.
 
 use super::linear::Linear;
-use super::tensor::reset;
+use super::tensor::{fit, reset};
 use crate::kernels::Kernels;
 
 /// Parameters: `ff1` maps d → inner, `ff2` maps inner → d.
@@ -45,9 +45,10 @@ impl<T: Kernels> FeedForward<T> {
     pub fn forward(&self, cache: &mut FeedForwardCache<T>, inp: &[T]) {
         let (d, inner) = (self.ff1.d_in(), self.ff1.d_out());
         let rows = inp.len() / d;
-        reset(&mut cache.pre, rows * inner);
-        reset(&mut cache.act, rows * inner);
-        reset(&mut cache.out, rows * d);
+        // all three are overwritten below
+        fit(&mut cache.pre, rows * inner);
+        fit(&mut cache.act, rows * inner);
+        fit(&mut cache.out, rows * d);
         self.ff1.forward(&mut cache.pre, inp);
         T::gelu_forward(&mut cache.act, &cache.pre);
         self.ff2.forward(&mut cache.out, &cache.act);

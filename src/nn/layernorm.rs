@@ -1,6 +1,6 @@
 //! LayerNorm over the last dimension: `out = (inp − mean)·rstd·γ + β`.
 
-use super::tensor::{reset, Tensor};
+use super::tensor::{fit, Tensor};
 use crate::kernels::Kernels;
 
 /// Parameters of a LayerNorm of width d.
@@ -55,9 +55,10 @@ impl<T: Kernels> LayerNorm<T> {
             rows * d,
             "layernorm: input is not a whole number of rows"
         );
-        reset(&mut cache.out, rows * d);
-        reset(&mut cache.mean, rows);
-        reset(&mut cache.rstd, rows);
+        // the kernel writes every output, mean and rstd
+        fit(&mut cache.out, rows * d);
+        fit(&mut cache.mean, rows);
+        fit(&mut cache.rstd, rows);
         T::layernorm_forward(
             &mut cache.out,
             &mut cache.mean,
