@@ -13,11 +13,17 @@ use std::hint::black_box;
 const N: usize = 3416;
 
 fn recommend(c: &mut Criterion) {
-    println!("kernels: {}; rayon threads: {}", dtrec::kernels::simd_path(), rayon::current_num_threads());
+    println!(
+        "kernels: {}; rayon threads: {}",
+        dtrec::kernels::simd_path(),
+        rayon::current_num_threads()
+    );
     let model = Sasrec::new(ModelConfig::sasrec(N), 3).unwrap();
     let vocab: Vec<String> = (1..=N).map(|i| format!("item{i}")).collect();
     let rec = Recommender::new(model, vocab).unwrap();
-    let history: Vec<String> = (0..50).map(|k| format!("item{}", 1 + (k * 67) % N)).collect();
+    let history: Vec<String> = (0..50)
+        .map(|k| format!("item{}", 1 + (k * 67) % N))
+        .collect();
     let history: Vec<&str> = history.iter().map(String::as_str).collect();
     let options = RecommendOptions::default();
     let mut group = c.benchmark_group("recommend_batch1_n3416");
