@@ -252,6 +252,10 @@ fn top_k_row(
         .collect())
 }
 
+/// Reusable buffers of one scoring batch: scores, user indices, excluded
+/// columns and the top-k heap.
+type BatchScratch = (Vec<f32>, Vec<usize>, Vec<u32>, Vec<(u32, f32)>);
+
 /// Top-k lists for `num_users` users at once: `scorer` fills one score row
 /// per user (row `b` of a batch ↔ user `users[b]`, as in evaluation), rows
 /// are scored in parallel batches of `batch_size`, and `exclude(u)` gives
@@ -299,37 +303,39 @@ where
     if num_items == 0 {
         return Ok(vec![Vec::new(); num_users]);
     }
-    let batches: Vec<Result<Vec<Vec<Recommendation>>, ServeError>> = (0..num_users)
-        .step_by(batch_size)
-        .collect::<Vec<usize>>()
-        .into_par_iter()
-        .map_init(
-            || (Vec::<f32>::new(), Vec::new(), Vec::new(), Vec::new()),
-            |(scores, users, columns, top), start| {
-                let end = (start + batch_size).min(num_users);
-                users.clear();
-                users.extend(start..end);
-                scores.clear();
-                scores.resize(users.len() * num_items, f32::NAN);
-                scorer.score_batch(users, scores);
-                let mut out = Vec::with_capacity(users.len());
-                for (b, row) in scores.chunks_exact(num_items).enumerate() {
-                    let user = start + b;
-                    let recs = top_k_row(vocab, row, k, exclude(user), columns, top).map_err(
-                        |e| match e {
-                            ServeError::NanScores { count, .. } => ServeError::NanScores {
-                                user: Some(user),
-                                count,
-                            },
-                            other => other,
-                        },
-                    )?;
-                    out.push(recs);
-                }
-                Ok(out)
-            },
-        )
-        .collect();
+    let run_batch = |(scores, users, columns, top): &mut BatchScratch, start: usize| {
+        let end = (start + batch_size).min(num_users);
+        users.clear();
+        users.extend(start..end);
+        scores.clear();
+        scores.resize(users.len() * num_items, f32::NAN);
+        scorer.score_batch(users, scores);
+        let mut out = Vec::with_capacity(users.len());
+        for (b, row) in scores.chunks_exact(num_items).enumerate() {
+            let user = start + b;
+            let recs =
+                top_k_row(vocab, row, k, exclude(user), columns, top).map_err(|e| match e {
+                    ServeError::NanScores { count, .. } => ServeError::NanScores {
+                        user: Some(user),
+                        count,
+                    },
+                    other => other,
+                })?;
+            out.push(recs);
+        }
+        Ok(out)
+    };
+    let starts: Vec<usize> = (0..num_users).step_by(batch_size).collect();
+    // One batch (e.g. a single user) runs on the calling thread: handing it
+    // to the rayon pool would only add a cross-thread wake-up to its latency.
+    let batches: Vec<Result<Vec<Vec<Recommendation>>, ServeError>> = if starts.len() == 1 {
+        vec![run_batch(&mut BatchScratch::default(), 0)]
+    } else {
+        starts
+            .into_par_iter()
+            .map_init(BatchScratch::default, run_batch)
+            .collect()
+    };
     // the first error in user order, whatever thread found it
     let mut all = Vec::with_capacity(num_users);
     for batch in batches {
