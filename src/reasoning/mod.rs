@@ -1,0 +1,16 @@
+//! Building blocks of latent reasoning (method.md §2–§4) that do not depend on
+//! the encoder internals:
+//!
+//! * [`kmeans`]: seeded, deterministic, warm-startable K-means++ on the rows
+//!   of a matrix (the detached item embeddings E[1..N]);
+//! * [`hierarchy`]: the geometric cluster-count schedule of Hierarchical
+//!   Process Supervision and the per-level [`hierarchy::Prototypes`];
+//! * [`indicators`]: the three Adaptive Reasoning Halting indicators
+//!   (normalised entropy, Jensen–Shannon between consecutive steps, relative
+//!   hidden-state change);
+//! * [`halting`]: the two halting rules (thresholds and the learned gate with
+//!   its loss and gradient) and the threshold calibration sweep;
+//! * [`flops`]: per-user FLOP accounting of encoding, reasoning steps,
+//!   indicators and item scoring.
+
+pub mod kmeans;
