@@ -13,4 +13,5 @@
 //! * [`flops`]: per-user FLOP accounting of encoding, reasoning steps,
 //!   indicators and item scoring.
 
+pub mod hierarchy;
 pub mod kmeans;
