@@ -14,4 +14,5 @@
 //!   indicators and item scoring.
 
 pub mod hierarchy;
+pub mod indicators;
 pub mod kmeans;
