@@ -13,6 +13,7 @@
 //! * [`flops`]: per-user FLOP accounting of encoding, reasoning steps,
 //!   indicators and item scoring.
 
+pub mod halting;
 pub mod hierarchy;
 pub mod indicators;
 pub mod kmeans;
