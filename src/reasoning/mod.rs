@@ -13,6 +13,7 @@
 //! * [`flops`]: per-user FLOP accounting of encoding, reasoning steps,
 //!   indicators and item scoring.
 
+pub mod flops;
 pub mod halting;
 pub mod hierarchy;
 pub mod indicators;
