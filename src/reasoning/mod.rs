@@ -5,6 +5,8 @@
 //!   of a matrix (the detached item embeddings E[1..N]);
 //! * [`hierarchy`]: the geometric cluster-count schedule of Hierarchical
 //!   Process Supervision and the per-level [`hierarchy::Prototypes`];
+//! * [`hps`]: the two HPS losses (`prototype`, `cluster_soft`) with
+//!   hand-derived gradients;
 //! * [`indicators`]: the three Adaptive Reasoning Halting indicators
 //!   (normalised entropy, Jensen–Shannon between consecutive steps, relative
 //!   hidden-state change);
@@ -16,5 +18,6 @@
 pub mod flops;
 pub mod halting;
 pub mod hierarchy;
+pub mod hps;
 pub mod indicators;
 pub mod kmeans;
