@@ -12,9 +12,12 @@
 //!   hidden-state change);
 //! * [`halting`]: the two halting rules (thresholds and the learned gate with
 //!   its loss and gradient) and the threshold calibration sweep;
+//! * [`erl`]: the ReaRec-ERL objective (mean-state CE − λ·pairwise KL with
+//!   stop-gradient) with hand-derived gradients;
 //! * [`flops`]: per-user FLOP accounting of encoding, reasoning steps,
 //!   indicators and item scoring.
 
+pub mod erl;
 pub mod flops;
 pub mod halting;
 pub mod hierarchy;
