@@ -14,6 +14,8 @@
 //!   its loss and gradient) and the threshold calibration sweep;
 //! * [`erl`]: the ReaRec-ERL objective (mean-state CE − λ·pairwise KL with
 //!   stop-gradient) with hand-derived gradients;
+//! * [`prl`]: the ReaRec-PRL objective (progressively tempered item CEs and
+//!   the reasoning contrastive loss) with hand-derived gradients;
 //! * [`flops`]: per-user FLOP accounting of encoding, reasoning steps,
 //!   indicators and item scoring.
 
@@ -24,3 +26,4 @@ pub mod hierarchy;
 pub mod hps;
 pub mod indicators;
 pub mod kmeans;
+pub mod prl;
