@@ -16,9 +16,11 @@
 //!   stop-gradient) with hand-derived gradients;
 //! * [`prl`]: the ReaRec-PRL objective (progressively tempered item CEs and
 //!   the reasoning contrastive loss) with hand-derived gradients;
+//! * [`compaction`]: per-row early exit with stable batch compaction;
 //! * [`flops`]: per-user FLOP accounting of encoding, reasoning steps,
 //!   indicators and item scoring.
 
+pub mod compaction;
 pub mod erl;
 pub mod flops;
 pub mod halting;
