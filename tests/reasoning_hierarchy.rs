@@ -216,3 +216,39 @@ fn bad_shapes_are_errors() {
         Err(HierarchyError::NoItems)
     );
 }
+
+#[test]
+fn level_logits_and_top_cluster_match_brute_force() {
+    let (n, d) = (120, 5);
+    let e = rows(n, d, 9);
+    let p = Prototypes::build(&e, n, d, &config(HierarchyLayout::Flat, 25)).unwrap();
+    let h = rows(3, d, 10);
+    for t in 0..p.levels().len() {
+        let level = &p.levels()[t];
+        let logits = p.level_logits(t, &h, 0.5).unwrap();
+        assert_eq!(logits.len(), 3 * level.k);
+        for r in 0..3 {
+            let hr = &h[r * d..(r + 1) * d];
+            let brute: Vec<f64> = level
+                .centroids
+                .chunks_exact(d)
+                .map(|c| {
+                    c.iter()
+                        .zip(hr)
+                        .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                        .sum()
+                })
+                .collect();
+            for (i, &b) in brute.iter().enumerate() {
+                assert!((f64::from(logits[r * level.k + i]) - b / 0.5).abs() < 1e-4);
+            }
+            let (top, score) = p.top_cluster(t, hr).unwrap();
+            let best = brute.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            // the f32 winner is within rounding of the f64 maximum
+            assert!(brute[top as usize] >= best - 1e-4, "level {t}");
+            assert!((f64::from(score) - brute[top as usize]).abs() < 1e-4);
+        }
+    }
+    assert!(p.level_logits(4, &h, 1.0).is_none());
+    assert!(p.top_cluster(4, &h[..d]).is_none());
+}

@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use dtrec_kernels::Kernels;
+use dtrec_kernels::{Kernels, Trans};
 
 use super::kmeans::{kmeans, KMeansConfig, KMeansError, DEFAULT_MAX_ITERS};
 
@@ -236,6 +236,45 @@ impl<T: Kernels> Prototypes<T> {
     pub fn cluster_of(&self, t: usize, item: u32) -> Option<u32> {
         let idx = (item as usize).checked_sub(1)?;
         self.levels.get(t)?.item_cluster.get(idx).copied()
+    }
+
+    /// Prototype logits of level t: out (rows × k_t) = hidden (rows × d) ·
+    /// centroidsᵀ / τ (the `prototype` HPS logits, also usable for the
+    /// indicators over a prototype level when N is very large). None if
+    /// t > T_max. Panics if `hidden.len()` is not a multiple of d.
+    pub fn level_logits(&self, t: usize, hidden: &[T], tau: T) -> Option<Vec<T>> {
+        let level = self.levels.get(t)?;
+        assert_eq!(hidden.len() % self.d, 0, "hidden must be rows × d");
+        let rows = hidden.len() / self.d;
+        let mut out = vec![T::ZERO; rows * level.k];
+        T::gemm(
+            rows,
+            level.k,
+            self.d,
+            T::ONE / tau,
+            hidden,
+            Trans::N,
+            &level.centroids,
+            Trans::T,
+            T::ZERO,
+            &mut out,
+        );
+        Some(out)
+    }
+
+    /// The highest-scoring prototype ⟨h, c_i⟩ of level t for one hidden
+    /// state h (d), lowest index on ties, with its score; for printing a
+    /// reasoning trajectory. None if t > T_max. Panics if `h.len() != d`.
+    pub fn top_cluster(&self, t: usize, h: &[T]) -> Option<(u32, T)> {
+        assert_eq!(h.len(), self.d, "h must have width d");
+        let scores = self.level_logits(t, h, T::ONE)?;
+        let mut best = 0;
+        for (i, &s) in scores.iter().enumerate() {
+            if s > scores[best] {
+                best = i;
+            }
+        }
+        Some((best as u32, scores[best]))
     }
 
     /// Number of items N.
