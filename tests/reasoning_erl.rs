@@ -115,7 +115,7 @@ fn identical_states_have_no_kl_and_no_kl_gradient() {
 
 fn check_fd(
     analytic: &[f64],
-    params: &mut Vec<f64>,
+    params: &mut [f64],
     f: &dyn Fn(&[f64]) -> f64,
     what: &str,
 ) -> Result<(), TestCaseError> {

@@ -114,7 +114,7 @@ fn rcl_closed_forms() {
 
 fn check_fd(
     analytic: &[f64],
-    params: &mut Vec<f64>,
+    params: &mut [f64],
     f: &dyn Fn(&[f64]) -> f64,
     what: &str,
 ) -> Result<(), TestCaseError> {

@@ -100,16 +100,15 @@ pub fn prl_item_loss<T: Kernels>(
     let mut z = vec![T::ZERO; n]; // (N)
     let mut dz = vec![T::ZERO; n]; // (N)
     let (mut final_sum, mut prog_sum) = (T::ZERO, T::ZERO);
-    for r in 0..rows {
-        let y = targets[r];
+    for (r, &y) in targets.iter().enumerate() {
         assert!(
             y >= 1 && (y as usize) <= n,
             "target item {y} out of range 1..={n}"
         );
-        for t in 0..states {
+        for (t, &inv_tau_t) in inv_tau.iter().enumerate() {
             let row = (r * states + t) * d;
             let h = &hidden[row..row + d];
-            T::score(&mut z, h, items, d, inv_tau[t]);
+            T::score(&mut z, h, items, d, inv_tau_t);
             dz.fill(T::ZERO);
             let w = weight(t);
             let grad = need_grad.then_some(&mut dz[..]);
@@ -125,7 +124,7 @@ pub fn prl_item_loss<T: Kernels>(
                     1,
                     d,
                     n,
-                    inv_tau[t],
+                    inv_tau_t,
                     &dz,
                     Trans::N,
                     items,
@@ -136,7 +135,7 @@ pub fn prl_item_loss<T: Kernels>(
             }
             if let Some(g) = ditems.as_deref_mut() {
                 // dE (N × d) += dzᵀ (N × 1) · h_t (1 × d) / τ_t
-                T::gemm(n, d, 1, inv_tau[t], &dz, Trans::T, h, Trans::N, T::ONE, g);
+                T::gemm(n, d, 1, inv_tau_t, &dz, Trans::T, h, Trans::N, T::ONE, g);
             }
         }
     }
