@@ -354,3 +354,35 @@ proptest! {
         prop_assert_eq!(again, cal);
     }
 }
+
+#[test]
+fn quantile_grid() {
+    // entropies 0.0 … 0.9 (10 values), js all 0.2, delta with a NaN
+    let inds: Vec<Indicators<f64>> = (0..10)
+        .map(|i| {
+            ind(
+                f64::from(i) / 10.0,
+                0.2,
+                if i == 3 { f64::NAN } else { f64::from(i) },
+            )
+        })
+        .collect();
+    let g = ThresholdGrid::from_quantiles(&inds, 4, 1);
+    // indices ⌊i·9/3⌋ = 0, 3, 6, 9
+    assert_eq!(g.theta_h, vec![0.0, 0.3, 0.6, 0.9, f64::INFINITY]);
+    assert_eq!(g.theta_d, vec![0.2, f64::INFINITY]);
+    // 9 finite deltas (0, 1, 2, 4, …, 9): indices ⌊i·8/3⌋ = 0, 2, 5, 8
+    assert_eq!(g.theta_delta, vec![0.0, 2.0, 6.0, 9.0, f64::INFINITY]);
+    assert_eq!(g.t_min, 1);
+    let g = ThresholdGrid::<f64>::from_quantiles(&[], 4, 2);
+    assert_eq!(g.theta_h, vec![f64::INFINITY]);
+    let g = ThresholdGrid::from_quantiles(&inds, 1, 1);
+    assert_eq!(g.theta_h, vec![0.0, f64::INFINITY]);
+    // an all-+∞ grid point never constrains: it halts every row at t_min
+    let (indicators, ranks) = hand_data();
+    let grid = ThresholdGrid::from_quantiles(&indicators, 3, 1);
+    let cal = calibrate_thresholds(&indicators, &ranks, 2, 2, &grid, 0.01).unwrap();
+    let last = cal.curve.last().unwrap();
+    assert_eq!(last.rule.theta_h, f64::INFINITY);
+    assert_eq!(last.avg_steps, 1.0);
+}

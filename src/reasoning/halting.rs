@@ -205,6 +205,45 @@ pub struct ThresholdGrid<T> {
     pub theta_delta: Vec<T>,
 }
 
+impl<T: Real> ThresholdGrid<T> {
+    /// A grid fitted to observed indicators: on each axis, the empirical
+    /// quantiles q = i/(levels − 1), i = 0 … levels − 1, of that indicator
+    /// over `indicators` (NaN ignored; the quantile is the sorted value at
+    /// index ⌊q·(n − 1)⌋), deduplicated, followed by +∞ (the axis imposes no
+    /// condition). An axis with no finite observation is just [+∞].
+    /// `levels` < 2 keeps only the minimum and +∞.
+    pub fn from_quantiles(indicators: &[Indicators<T>], levels: usize, t_min: usize) -> Self {
+        let axis = |get: fn(&Indicators<T>) -> T| -> Vec<T> {
+            let mut v: Vec<T> = indicators.iter().map(get).filter(|x| !x.is_nan()).collect();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(core::cmp::Ordering::Equal));
+            let mut out: Vec<T> = Vec::new();
+            if !v.is_empty() {
+                let levels = levels.max(1);
+                for i in 0..levels {
+                    let idx = if levels == 1 {
+                        0
+                    } else {
+                        i * (v.len() - 1) / (levels - 1)
+                    };
+                    if out.last() != Some(&v[idx]) {
+                        out.push(v[idx]);
+                    }
+                }
+            }
+            if out.last() != Some(&T::INFINITY) {
+                out.push(T::INFINITY);
+            }
+            out
+        };
+        Self {
+            t_min,
+            theta_h: axis(|x| x.entropy),
+            theta_d: axis(|x| x.js),
+            theta_delta: axis(|x| x.delta),
+        }
+    }
+}
+
 /// One setting of the sweep and its validation outcome.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CurvePoint<T> {
