@@ -10,7 +10,9 @@
 //! * k ≥ n gives singletons, empty clusters are re-seeded, bad input is a
 //!   typed error.
 
-use dtrec::reasoning::kmeans::{exact_inertia, kmeans, KMeansConfig, KMeansError, ROW_BLOCK};
+use dtrec::reasoning::kmeans::{
+    exact_inertia, kmeans, squared_distances, KMeansConfig, KMeansError, ROW_BLOCK,
+};
 use dtrec_kernels::rng::CounterRng;
 use dtrec_kernels::Kernels;
 use proptest::prelude::*;
@@ -280,6 +282,16 @@ proptest! {
         prop_assert_eq!(fit.centroids.len(), fit.k * d);
         prop_assert!(fit.assignments.iter().all(|&a| (a as usize) < fit.k));
         check_nearest(&data, &fit.centroids, &fit.assignments, d, 1e-12);
+        let dist = squared_distances(&data, &fit.centroids, d);
+        prop_assert_eq!(dist.len(), n * fit.k);
+        for (i, x) in data.chunks_exact(d).enumerate() {
+            for (j, c) in fit.centroids.chunks_exact(d).enumerate() {
+                let xx: f64 = x.iter().map(|v| v * v).sum();
+                let cc: f64 = c.iter().map(|v| v * v).sum();
+                prop_assert!((dist[i * fit.k + j] - sq(x, c)).abs() <= 1e-12 * (xx + cc + 1.0));
+                prop_assert!(dist[i * fit.k + j] >= 0.0);
+            }
+        }
 
         let data32: Vec<f32> = data.iter().map(|&x| x as f32).collect();
         let fit32 = kmeans(&data32, n, d, &cfg, None).unwrap();
