@@ -9,5 +9,6 @@ pub mod eval;
 pub mod io;
 pub mod model;
 pub mod nn;
+pub mod reasoning;
 pub mod serve;
 pub mod train;

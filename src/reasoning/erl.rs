@@ -1,0 +1,231 @@
+//! The ReaRec-ERL objective (method.md §3, exact) on the reasoning states of
+//! a batch, forward and hand-derived backward, generic over [`Kernels`].
+//!
+//! For one sample with states h_0 … h_K (S = K + 1 of them), items
+//! E = E[1..=N] and target y:
+//!
+//! ```text
+//! h̄ = mean_t h_t,  z̄ = h̄·Eᵀ/τ,  z_t = h_t·Eᵀ/τ,  p_t = softmax(z_t)
+//! L = CE(z̄, y) − λ·R,   R = 1/(S(S−1)) · Σ_{i≠j} KL(p_j ‖ sg(p_i))
+//! ```
+//!
+//! R is built from the S×S product C = P·(log P)ᵀ (C_ji = Σ_v p_jv log p_iv),
+//! KL(p_j‖p_i) = C_jj − C_ji, never from an S×S×N tensor. With p_i detached,
+//! only p_j receives gradient from KL(p_j‖p_i):
+//!
+//! ```text
+//! ∂R/∂z_j = p_j ⊙ (S·log p_j − Σ_i log p_i − Σ_{i≠j} KL(p_j‖p_i)) / (S(S−1))
+//! ```
+//!
+//! and ∂h_t = ∂z_t·E/τ + ∂z̄·E/(τ·S), ∂E = Σ_t ∂z_tᵀ·h_t/τ + ∂z̄ᵀ·h̄/τ.
+//! With S = 1, R = 0 (plain SASRec cross-entropy on h_0). Prediction uses h̄.
+
+use dtrec_kernels::{Kernels, Trans};
+
+/// ReaRec's λ for the KL regulariser.
+pub const DEFAULT_LAMBDA: f64 = 0.05;
+
+/// The parts of the mean ERL loss over a batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ErlLoss<T> {
+    /// mean CE(z̄, y) − λ·mean R.
+    pub total: T,
+    /// mean CE(z̄, y).
+    pub ce: T,
+    /// mean R (the pairwise KL, ≥ 0).
+    pub kl: T,
+}
+
+/// ERL loss of `rows` samples, each with `states` reasoning states.
+///
+/// * `dhidden` (rows × states × d) and `ditems` (N × d): accumulated
+///   (dloss · ∂total/∂·) if given;
+/// * `hidden`: (rows × states × d), sample r's state t at `(r·states + t)·d`;
+/// * `items`: E[1..=N], (N × d); `targets`: dense ids (rows), 1 … N;
+/// * `tau`: temperature; `lambda`: KL weight λ.
+///
+/// Panics on inconsistent shapes or out-of-range targets (caller bugs).
+#[allow(clippy::too_many_arguments)]
+pub fn erl_loss<T: Kernels>(
+    mut dhidden: Option<&mut [T]>,
+    mut ditems: Option<&mut [T]>,
+    hidden: &[T],
+    items: &[T],
+    targets: &[u32],
+    states: usize,
+    d: usize,
+    tau: T,
+    lambda: T,
+    dloss: T,
+) -> ErlLoss<T> {
+    let rows = targets.len();
+    assert!(d > 0 && states > 0, "d and states must be positive");
+    let n = items.len() / d;
+    assert_eq!(items.len(), n * d, "items must be N × d");
+    assert_eq!(
+        hidden.len(),
+        rows * states * d,
+        "hidden must be rows × states × d"
+    );
+    if let Some(g) = dhidden.as_deref() {
+        assert_eq!(g.len(), hidden.len(), "dhidden must be rows × states × d");
+    }
+    if let Some(g) = ditems.as_deref() {
+        assert_eq!(g.len(), n * d, "ditems must be N × d");
+    }
+    let zero = ErlLoss {
+        total: T::ZERO,
+        ce: T::ZERO,
+        kl: T::ZERO,
+    };
+    if rows == 0 {
+        return zero;
+    }
+    let need_grad = dhidden.is_some() || ditems.is_some();
+    let inv_rows = T::ONE / T::from_usize(rows);
+    let inv_tau = T::ONE / tau;
+    let s_count = T::from_usize(states);
+    let pairs = T::from_usize(states * states.saturating_sub(1));
+    let scale = dloss * inv_rows;
+
+    let mut hbar = vec![T::ZERO; d]; // (d)
+    let mut zbar = vec![T::ZERO; n]; // (N)
+    let mut dzbar = vec![T::ZERO; n]; // (N)
+    let mut logp = vec![T::ZERO; states * n]; // (S, N)
+    let mut p = vec![T::ZERO; states * n]; // (S, N)
+    let mut c = vec![T::ZERO; states * states]; // (S, S)
+    let mut dz = vec![T::ZERO; states * n]; // (S, N)
+    let mut sum_logp = vec![T::ZERO; n]; // (N)
+    let (mut ce_sum, mut kl_sum) = (T::ZERO, T::ZERO);
+
+    for r in 0..rows {
+        let y = targets[r];
+        assert!(
+            y >= 1 && (y as usize) <= n,
+            "target item {y} out of range 1..={n}"
+        );
+        let h = &hidden[r * states * d..(r + 1) * states * d]; // (S, d)
+
+        // pass 1: CE on the mean state
+        hbar.fill(T::ZERO);
+        for ht in h.chunks_exact(d) {
+            T::axpy(&mut hbar, T::ONE / s_count, ht);
+        }
+        T::score(&mut zbar, &hbar, items, d, inv_tau);
+        dzbar.fill(T::ZERO);
+        let grad = need_grad.then_some(&mut dzbar[..]);
+        ce_sum += T::cross_entropy(grad, &zbar, y as usize - 1, scale);
+
+        // pass 2: log-probabilities of every state
+        let mut kl_row = T::ZERO;
+        if states > 1 {
+            T::score(&mut logp, h, items, d, inv_tau);
+            for (lp, pp) in logp.chunks_exact_mut(n).zip(p.chunks_exact_mut(n)) {
+                let mut st = (T::NEG_INFINITY, T::ZERO);
+                T::lse_accumulate(&mut st, lp);
+                let lse = st.0 + st.1.ln();
+                for (l, q) in lp.iter_mut().zip(pp.iter_mut()) {
+                    *l -= lse;
+                    *q = l.exp();
+                }
+            }
+            // pass 3: C = P·(log P)ᵀ, KL_ji = C_jj − C_ji
+            T::gemm(
+                states,
+                states,
+                n,
+                T::ONE,
+                &p,
+                Trans::N,
+                &logp,
+                Trans::T,
+                T::ZERO,
+                &mut c,
+            );
+            let mut kl_of = vec![T::ZERO; states]; // Σ_{i≠j} KL_ji per j
+            for j in 0..states {
+                for i in 0..states {
+                    if i != j {
+                        kl_of[j] += c[j * states + j] - c[j * states + i];
+                    }
+                }
+                kl_row += kl_of[j];
+            }
+            kl_row /= pairs;
+            if need_grad {
+                // pass 4: dz_j = −λ·scale/(S(S−1)) · p_j ⊙ (S·log p_j − Σ_i log p_i − K_j)
+                sum_logp.fill(T::ZERO);
+                for lp in logp.chunks_exact(n) {
+                    T::axpy(&mut sum_logp, T::ONE, lp);
+                }
+                let coef = -lambda * scale / pairs;
+                for j in 0..states {
+                    let (lp, pp) = (&logp[j * n..(j + 1) * n], &p[j * n..(j + 1) * n]);
+                    for (v, g) in dz[j * n..(j + 1) * n].iter_mut().enumerate() {
+                        *g = coef * pp[v] * (s_count * lp[v] - sum_logp[v] - kl_of[j]);
+                    }
+                }
+            }
+        } else {
+            dz.fill(T::ZERO);
+        }
+        kl_sum += kl_row;
+
+        if let Some(g) = dhidden.as_deref_mut() {
+            let gh = &mut g[r * states * d..(r + 1) * states * d]; // (S, d)
+                                                                   // dh_t += dz_t·E/τ
+            T::gemm(
+                states,
+                d,
+                n,
+                inv_tau,
+                &dz,
+                Trans::N,
+                items,
+                Trans::N,
+                T::ONE,
+                gh,
+            );
+            // dh_t += dz̄·E/(τ·S) for every t
+            let mut dhbar = vec![T::ZERO; d];
+            T::gemm(
+                1,
+                d,
+                n,
+                inv_tau / s_count,
+                &dzbar,
+                Trans::N,
+                items,
+                Trans::N,
+                T::ZERO,
+                &mut dhbar,
+            );
+            for gt in gh.chunks_exact_mut(d) {
+                T::axpy(gt, T::ONE, &dhbar);
+            }
+        }
+        if let Some(g) = ditems.as_deref_mut() {
+            // dE += dzᵀ·H/τ + dz̄ᵀ·h̄/τ
+            T::gemm(n, d, states, inv_tau, &dz, Trans::T, h, Trans::N, T::ONE, g);
+            T::gemm(
+                n,
+                d,
+                1,
+                inv_tau,
+                &dzbar,
+                Trans::T,
+                &hbar,
+                Trans::N,
+                T::ONE,
+                g,
+            );
+        }
+    }
+    let ce = ce_sum * inv_rows;
+    let kl = kl_sum * inv_rows;
+    ErlLoss {
+        total: ce - lambda * kl,
+        ce,
+        kl,
+    }
+}

@@ -1,0 +1,256 @@
+//! The two Hierarchical Process Supervision losses of method.md §3 for one
+//! reasoning step t, forward and hand-derived backward, generic over
+//! [`Kernels`] (f32 training, f64 finite-difference checks).
+//!
+//! * [`prototype_loss`] (`prototype`): L_t = CE over ⟨h_t, c_i⟩/τ_p,
+//!   i = 1 … k_t, target = the cluster of y at level t. Centroids carry no
+//!   gradient; ∂L/∂h = Σ_i (p_i − 1[i = c(y)])·c_i/τ_p.
+//! * [`cluster_soft_loss`] (`cluster_soft`): L_t = −Σ_v q_v log p_v with
+//!   p = softmax(h_t·E[1..N]ᵀ/τ) and the soft target
+//!   q = ε·onehot(y) + (1 − ε)·uniform(items of y's cluster at level t);
+//!   ∂L/∂z = p − q (Σq = 1), so ∂L/∂h = Σ_v (p_v − q_v)·e_v/τ and
+//!   ∂L/∂e_v = (p_v − q_v)·h/τ (the item table is a parameter).
+//!
+//! Both return the mean over rows and ACCUMULATE dloss·∂mean into the
+//! gradients given. Rows are processed in blocks of [`ROW_BLOCK`] through
+//! [`Kernels::score`], so no buffer grows with the batch beyond
+//! ROW_BLOCK × N. Item ids are dense, 1 … N. Panics on inconsistent shapes
+//! or out-of-range ids (caller bugs: ids were validated when the data was
+//! loaded).
+
+use dtrec_kernels::{Kernels, Trans};
+
+/// Rows per scoring block (the tuned query count of [`Kernels::score`]).
+pub const ROW_BLOCK: usize = 8;
+
+/// Items of every cluster of one level, in CSR form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterMembers {
+    /// offsets[c] … offsets[c + 1] index `items` for cluster c (k + 1 values).
+    offsets: Vec<usize>,
+    /// Dense item ids (1 … N), grouped by cluster, ascending within one.
+    items: Vec<u32>,
+    /// Cluster of every item: entry i is the cluster of item i + 1.
+    item_cluster: Vec<u32>,
+}
+
+impl ClusterMembers {
+    /// From a level's item → cluster map (entry i = cluster of item i + 1,
+    /// each < k). Panics if an entry is ≥ k.
+    pub fn new(item_cluster: &[u32], k: usize) -> Self {
+        let mut counts = vec![0usize; k + 1];
+        for &c in item_cluster {
+            assert!((c as usize) < k, "cluster id {c} out of range (k = {k})");
+            counts[c as usize + 1] += 1;
+        }
+        for c in 0..k {
+            counts[c + 1] += counts[c];
+        }
+        let offsets = counts.clone();
+        let mut next = counts;
+        let mut items = vec![0u32; item_cluster.len()];
+        for (i, &c) in item_cluster.iter().enumerate() {
+            items[next[c as usize]] = i as u32 + 1;
+            next[c as usize] += 1;
+        }
+        Self {
+            offsets,
+            items,
+            item_cluster: item_cluster.to_vec(),
+        }
+    }
+
+    /// Number of clusters k.
+    pub fn k(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Items (dense ids) of cluster c.
+    pub fn members(&self, c: usize) -> &[u32] {
+        &self.items[self.offsets[c]..self.offsets[c + 1]]
+    }
+
+    /// Cluster of dense item id `item` (1 … N). Panics if out of range.
+    pub fn cluster_of(&self, item: u32) -> u32 {
+        assert!(item >= 1, "item id 0 is padding");
+        self.item_cluster[item as usize - 1]
+    }
+}
+
+/// `prototype` HPS loss: mean over rows of CE(⟨h, c_i⟩/τ_p, c(y)).
+///
+/// * `dhidden`: (rows × d), accumulated if given;
+/// * `hidden`: h_t, (rows × d);
+/// * `centroids`: level-t centroids, (k × d), no gradient;
+/// * `targets`: the cluster of each row's target at level t (rows), < k;
+/// * `tau_p`: prototype temperature; `dloss`: upstream gradient of the mean.
+#[allow(clippy::too_many_arguments)]
+pub fn prototype_loss<T: Kernels>(
+    mut dhidden: Option<&mut [T]>,
+    hidden: &[T],
+    centroids: &[T],
+    targets: &[u32],
+    k: usize,
+    d: usize,
+    tau_p: T,
+    dloss: T,
+) -> T {
+    let rows = targets.len();
+    assert_eq!(hidden.len(), rows * d, "hidden must be rows × d");
+    assert_eq!(centroids.len(), k * d, "centroids must be k × d");
+    if let Some(g) = dhidden.as_deref() {
+        assert_eq!(g.len(), rows * d, "dhidden must be rows × d");
+    }
+    if rows == 0 {
+        return T::ZERO;
+    }
+    let inv_rows = T::ONE / T::from_usize(rows);
+    let inv_tau = T::ONE / tau_p;
+    let mut total = T::ZERO;
+    let mut logits = vec![T::ZERO; ROW_BLOCK * k]; // (block, k)
+    let mut dlogits = vec![T::ZERO; ROW_BLOCK * k]; // (block, k)
+    for start in (0..rows).step_by(ROW_BLOCK) {
+        let m = ROW_BLOCK.min(rows - start);
+        let h = &hidden[start * d..(start + m) * d];
+        let z = &mut logits[..m * k];
+        T::score(z, h, centroids, d, inv_tau);
+        let dz = &mut dlogits[..m * k];
+        dz.fill(T::ZERO);
+        for r in 0..m {
+            let target = targets[start + r] as usize;
+            assert!(target < k, "target cluster {target} out of range (k = {k})");
+            let zr = &z[r * k..(r + 1) * k];
+            let grad = dhidden.is_some().then(|| &mut dz[r * k..(r + 1) * k]);
+            total += T::cross_entropy(grad, zr, target, dloss * inv_rows);
+        }
+        if let Some(g) = dhidden.as_deref_mut() {
+            // dh (m × d) += dz (m × k) · C (k × d) / τ_p
+            T::gemm(
+                m,
+                d,
+                k,
+                inv_tau,
+                dz,
+                Trans::N,
+                centroids,
+                Trans::N,
+                T::ONE,
+                &mut g[start * d..(start + m) * d],
+            );
+        }
+    }
+    total * inv_rows
+}
+
+/// `cluster_soft` HPS loss: mean over rows of −Σ_v q_v log softmax(h·Eᵀ/τ)_v
+/// with q = ε·onehot(y) + (1 − ε)·uniform(members of c(y)).
+///
+/// * `dhidden`: (rows × d) and `ditems`: (N × d), accumulated if given;
+/// * `hidden`: h_t, (rows × d); `items`: E[1..=N], (N × d);
+/// * `targets`: dense item ids y (rows), 1 … N;
+/// * `members`: level-t clusters of the N items;
+/// * `epsilon` ∈ [0, 1]: weight of y itself; `tau`: item temperature;
+///   `dloss`: upstream gradient of the mean.
+#[allow(clippy::too_many_arguments)]
+pub fn cluster_soft_loss<T: Kernels>(
+    mut dhidden: Option<&mut [T]>,
+    mut ditems: Option<&mut [T]>,
+    hidden: &[T],
+    items: &[T],
+    targets: &[u32],
+    members: &ClusterMembers,
+    d: usize,
+    epsilon: T,
+    tau: T,
+    dloss: T,
+) -> T {
+    let rows = targets.len();
+    assert!(d > 0, "d must be positive");
+    let n = items.len() / d;
+    assert_eq!(items.len(), n * d, "items must be N × d");
+    assert_eq!(
+        members.item_cluster.len(),
+        n,
+        "members must cover the N items"
+    );
+    assert_eq!(hidden.len(), rows * d, "hidden must be rows × d");
+    if let Some(g) = dhidden.as_deref() {
+        assert_eq!(g.len(), rows * d, "dhidden must be rows × d");
+    }
+    if let Some(g) = ditems.as_deref() {
+        assert_eq!(g.len(), n * d, "ditems must be N × d");
+    }
+    assert!(
+        epsilon >= T::ZERO && epsilon <= T::ONE,
+        "epsilon must be in [0, 1]"
+    );
+    if rows == 0 {
+        return T::ZERO;
+    }
+    let inv_rows = T::ONE / T::from_usize(rows);
+    let inv_tau = T::ONE / tau;
+    let need_grad = dhidden.is_some() || ditems.is_some();
+    let mut total = T::ZERO;
+    let mut logits = vec![T::ZERO; ROW_BLOCK * n]; // (block, N)
+    let mut dlogits = vec![T::ZERO; if need_grad { ROW_BLOCK * n } else { 0 }];
+    for start in (0..rows).step_by(ROW_BLOCK) {
+        let m = ROW_BLOCK.min(rows - start);
+        let h = &hidden[start * d..(start + m) * d];
+        let z = &mut logits[..m * n];
+        T::score(z, h, items, d, inv_tau);
+        if need_grad {
+            dlogits[..m * n].fill(T::ZERO);
+        }
+        for r in 0..m {
+            let y = targets[start + r];
+            assert!(
+                y >= 1 && (y as usize) <= n,
+                "target item {y} out of range 1..={n}"
+            );
+            let zr = &z[r * n..(r + 1) * n];
+            // pass 1: log-sum-exp of the row
+            let mut state = (T::NEG_INFINITY, T::ZERO);
+            T::lse_accumulate(&mut state, zr);
+            let lse = state.0 + state.1.ln();
+            // pass 2: loss = lse − Σ q_v z_v
+            let group = members.members(members.cluster_of(y) as usize);
+            let spread = (T::ONE - epsilon) / T::from_usize(group.len());
+            let mut qz = epsilon * zr[y as usize - 1];
+            for &v in group {
+                qz += spread * zr[v as usize - 1];
+            }
+            total += lse - qz;
+            if need_grad {
+                // pass 3: dz = scale·(p − q)
+                let scale = dloss * inv_rows;
+                let dz = &mut dlogits[r * n..(r + 1) * n];
+                T::xent_backward_block(dz, zr, lse, scale);
+                dz[y as usize - 1] -= scale * epsilon;
+                for &v in group {
+                    dz[v as usize - 1] -= scale * spread;
+                }
+            }
+        }
+        let dz = &dlogits[..if need_grad { m * n } else { 0 }];
+        if let Some(g) = dhidden.as_deref_mut() {
+            // dh (m × d) += dz (m × N) · E (N × d) / τ
+            T::gemm(
+                m,
+                d,
+                n,
+                inv_tau,
+                dz,
+                Trans::N,
+                items,
+                Trans::N,
+                T::ONE,
+                &mut g[start * d..(start + m) * d],
+            );
+        }
+        if let Some(g) = ditems.as_deref_mut() {
+            // dE (N × d) += dzᵀ (N × m) · h (m × d) / τ
+            T::gemm(n, d, m, inv_tau, dz, Trans::T, h, Trans::N, T::ONE, g);
+        }
+    }
+    total * inv_rows
+}
