@@ -298,11 +298,13 @@ fn quickstart(out: &Path, config: &ConfigArgs) -> Result<(), String> {
     println!("{}", DatasetStats::of(&interactions));
     let split = data_args.split(&interactions)?;
     let (model, mut train) = config.resolve(interactions.num_items())?;
+    // A short run by default, so the main job finishes in a few minutes;
+    // --epochs / --patience lift it.
     if config.epochs.is_none() {
-        train.max_epochs = 20;
+        train.max_epochs = 6;
     }
     if config.patience.is_none() {
-        train.patience = 3;
+        train.patience = 2;
     }
     let (rec, _, test) = fit(&interactions, &split, model, &train, None, None)?;
     print_metrics("test (best validation epoch)", &test);
