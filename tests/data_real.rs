@@ -7,19 +7,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use dtrec::data::{
-    leave_one_out, load, ml100k_path, shared_dataset, Columns, DatasetStats, Format, ReadOptions,
+    leave_one_out, load, shared_dataset, Columns, DatasetStats, Format, ReadOptions,
 };
 
-fn require(path: PathBuf, how: &str) -> Option<PathBuf> {
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{} is missing (CI=true): {how}", path.display());
-    }
-    eprintln!("SKIPPED: {} is missing ({how})", path.display());
-    None
-}
+mod common;
+use common::{require_dataset as require, require_ml100k};
 
 fn check_s3rec(name: &str, users: usize, items: usize, interactions: usize) {
     let Some(path) = require(shared_dataset(name), "set DTREC_SHARED_DIR") else {
@@ -55,7 +47,7 @@ fn lastfm_counts_and_leave_one_out() {
 }
 
 fn ml100k() -> Option<(PathBuf, dtrec::data::Interactions)> {
-    let path = require(ml100k_path(), "run .ci/fetch-ml100k.sh")?;
+    let path = require_ml100k()?;
     let columns = Columns::recbole().with_rating("rating");
     let data = load(&path, &Format::Atomic(columns), &ReadOptions::default()).unwrap();
     Some((path, data))

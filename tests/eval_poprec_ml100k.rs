@@ -11,25 +11,16 @@
 //! It parses the file itself (a few lines) so that it checks the evaluation
 //! code alone, independent of the data readers.
 
+mod common;
+
 use dtrec::eval::{Evaluator, PopRec};
 use std::collections::HashMap;
 
 #[test]
 fn poprec_matches_ml100k_reference() {
-    let path = dtrec::data::ml100k_path();
-    if !path.is_file() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "{} is missing (CI=true): run .ci/fetch-ml100k.sh",
-                path.display()
-            );
-        }
-        eprintln!(
-            "SKIPPED: {} is missing (run .ci/fetch-ml100k.sh)",
-            path.display()
-        );
+    let Some(path) = common::require_ml100k() else {
         return;
-    }
+    };
     let text = std::fs::read_to_string(&path).expect("read ml-100k.inter");
 
     // (user, external item, timestamp) in file order; dense ids by first appearance
@@ -92,20 +83,9 @@ fn poprec_matches_ml100k_reference() {
 #[test]
 fn poprec_matches_ml100k_reference_through_the_data_readers() {
     use dtrec::data::{leave_one_out, load, Columns, Format, ReadOptions};
-    let path = dtrec::data::ml100k_path();
-    if !path.is_file() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "{} is missing (CI=true): run .ci/fetch-ml100k.sh",
-                path.display()
-            );
-        }
-        eprintln!(
-            "SKIPPED: {} is missing (run .ci/fetch-ml100k.sh)",
-            path.display()
-        );
+    let Some(path) = common::require_ml100k() else {
         return;
-    }
+    };
     let data = load(
         &path,
         &Format::Atomic(Columns::recbole()),

@@ -6,6 +6,8 @@
 //! Needs `.ci/fetch-ml100k.sh`; skipped when the file is missing, unless
 //! `CI=true`, where it fails.
 
+mod common;
+
 use dtrec::data::{leave_one_out, load, Columns, Format, ReadOptions, Sample};
 use dtrec::eval::{Evaluator, PopRec};
 use dtrec::model::ModelConfig;
@@ -13,19 +15,9 @@ use dtrec::train::{train, TrainConfig};
 
 #[test]
 fn sasrec_beats_popularity_on_ml100k() {
-    let path = dtrec::data::ml100k_path();
-    if !path.is_file() {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "{} is missing (CI=true): run .ci/fetch-ml100k.sh",
-            path.display()
-        );
-        eprintln!(
-            "SKIPPED: {} is missing (run .ci/fetch-ml100k.sh)",
-            path.display()
-        );
+    let Some(path) = common::require_ml100k() else {
         return;
-    }
+    };
     let data = load(
         &path,
         &Format::Atomic(Columns::recbole()),
