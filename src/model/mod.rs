@@ -20,13 +20,14 @@
 //! ```
 
 pub mod batch;
+pub mod chain;
 pub mod config;
 pub mod optim;
 pub mod params;
 pub mod sasrec;
 
 pub use batch::{BatchError, SeqBatch, TrainBatch};
-pub use config::{ConfigError, ModelConfig};
+pub use config::{ConfigError, Family, ModelConfig};
 pub use optim::{Adam, AdamConfig};
 pub use params::Params;
 pub use sasrec::{Model, Sasrec};

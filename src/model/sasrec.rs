@@ -19,7 +19,8 @@ use rayon::prelude::*;
 use std::sync::Mutex;
 
 use super::batch::{BatchError, SeqBatch, TrainBatch};
-use super::config::{ConfigError, ModelConfig};
+use super::chain::{Chain, ChainLayout};
+use super::config::{ConfigError, Family, ModelConfig};
 use super::params::Params;
 use crate::kernels::rng::CounterRng;
 use crate::kernels::Kernels;
@@ -34,6 +35,8 @@ use crate::nn::item_softmax::{
 };
 use crate::nn::layernorm::LayerNormCache;
 use crate::nn::tensor::{fit, reset};
+use crate::reasoning::erl::erl_loss;
+use crate::reasoning::prl::prl_item_loss;
 
 /// Sequences per forward/backward chunk inside one thread: bounds activation
 /// memory (≈ 64·L rows per layer) and keeps the working set in cache.
@@ -133,6 +136,17 @@ struct Work<T> {
     dh: Vec<T>,
     dy: Vec<T>,
     dx: Vec<T>,
+    /// (nb) first packed row and length of every sequence of the chunk
+    /// (empty histories included): the reasoning chain's layout.
+    seq_start: Vec<usize>,
+    seq_len: Vec<usize>,
+    /// Global index of the chunk's first sequence.
+    first: usize,
+    /// The reasoning chain (t_max > 0 only).
+    chain: Chain<T>,
+    /// (R, d) gradients the chain puts on one layer's history keys/values.
+    dk_hist: Vec<T>,
+    dv_hist: Vec<T>,
 }
 
 impl<T: Kernels> Model<T> {
@@ -214,10 +228,15 @@ impl<T: Kernels> Model<T> {
         work.last_rows.clear();
         work.last_ids.clear();
         work.last_seq.clear();
+        work.seq_start.clear();
+        work.seq_len.clear();
+        work.first = range.start;
         for (j, b) in range.enumerate() {
             let hist = seqs.history(b);
             let start = work.items.len();
             let len = hist.len();
+            work.seq_start.push(start);
+            work.seq_len.push(len);
             work.items.extend_from_slice(hist);
             work.positions.extend(0..len as u32);
             work.ids
@@ -339,7 +358,50 @@ impl<T: Kernels> Model<T> {
         }
     }
 
-    /// Backward of [`forward_chunk`] from dh (nb, d) in `work.dh`.
+    /// The reasoning chain after [`forward_chunk`](Self::forward_chunk):
+    /// fills `work.chain.states` (nb, T+1, d) from h₀ in `work.h`.
+    fn forward_steps(&self, work: &mut Work<T>, rng: Option<&CounterRng>) {
+        let cfg = &self.config;
+        let layout = ChainLayout {
+            first: work.first,
+            start: &work.seq_start,
+            len: &work.seq_len,
+        };
+        work.chain.forward(
+            &self.params,
+            self.dims(),
+            T::from_f64(cfg.ln_eps),
+            (cfg.dropout, cfg.attn_dropout, cfg.reasoning_dropout),
+            layout,
+            &work.h,
+            &work.blocks,
+            rng,
+            &mut work.scratch,
+        );
+    }
+
+    /// Backward of [`forward_steps`](Self::forward_steps) and then of
+    /// [`forward_chunk`](Self::forward_chunk), from `work.chain.dstates`.
+    fn backward_steps(&self, work: &mut Work<T>, grads: &mut Params<T>) {
+        let (d, s) = (self.config.d, self.config.t_max + 1);
+        let layout = ChainLayout {
+            first: work.first,
+            start: &work.seq_start,
+            len: &work.seq_len,
+        };
+        work.chain
+            .backward(&self.params, grads, self.dims(), layout, &mut work.scratch);
+        let nb = work.seq_len.len();
+        reset(&mut work.dh, nb * d);
+        for j in 0..nb {
+            work.dh[j * d..(j + 1) * d]
+                .copy_from_slice(&work.chain.dstates[j * s * d..(j * s + 1) * d]);
+        }
+        self.backward_chunk(work, grads);
+    }
+
+    /// Backward of [`forward_chunk`] from dh (nb, d) in `work.dh` (plus, for
+    /// a reasoning model, the chain's gradients on every layer's keys/values).
     fn backward_chunk(&self, work: &mut Work<T>, grads: &mut Params<T>) {
         let cfg = &self.config;
         let (d, p) = (cfg.d, &self.params);
@@ -366,17 +428,50 @@ impl<T: Kernels> Model<T> {
             } else {
                 (Queries::Rows(&work.last_rows), &work.groups_last)
             };
-            p.blocks[l].backward(
-                &mut grads.blocks[l],
-                &mut work.dx,
-                &work.dy,
-                x,
-                queries,
-                groups,
-                dims,
-                &work.blocks[l],
-                &mut work.scratch,
-            );
+            if cfg.t_max == 0 {
+                p.blocks[l].backward(
+                    &mut grads.blocks[l],
+                    &mut work.dx,
+                    &work.dy,
+                    x,
+                    queries,
+                    groups,
+                    dims,
+                    &work.blocks[l],
+                    &mut work.scratch,
+                );
+            } else {
+                // dK, dV start from what the reasoning steps put on the history
+                fit(&mut work.dk_hist, rows * d);
+                fit(&mut work.dv_hist, rows * d);
+                let layout = ChainLayout {
+                    first: work.first,
+                    start: &work.seq_start,
+                    len: &work.seq_len,
+                };
+                work.chain
+                    .history_kv_grad(l, layout, d, &mut work.dk_hist, &mut work.dv_hist);
+                p.blocks[l].backward_queries(
+                    &mut grads.blocks[l],
+                    &mut work.dx,
+                    &mut work.dk_hist,
+                    &mut work.dv_hist,
+                    &work.dy,
+                    x,
+                    queries,
+                    groups,
+                    dims,
+                    &work.blocks[l],
+                    &mut work.scratch,
+                );
+                p.blocks[l].backward_kv(
+                    &mut grads.blocks[l],
+                    &mut work.dx,
+                    &work.dk_hist,
+                    &work.dv_hist,
+                    x,
+                );
+            }
             std::mem::swap(&mut work.dx, &mut work.dy);
         }
         // x0 = Dropout(LN_in(emb))  (dy now holds dx0; reuse dx for dln)
@@ -416,6 +511,9 @@ impl<T: Kernels> Model<T> {
         rng: Option<&CounterRng>,
         dloss: T,
     ) -> f64 {
+        if self.config.t_max > 0 {
+            return self.chunk_loss_steps(work, grads, batch, range, rng, dloss);
+        }
         let d = self.config.d;
         let inv_tau = T::from_f64(1.0 / self.config.tau);
         let nb = range.len();
@@ -451,6 +549,126 @@ impl<T: Kernels> Model<T> {
                 &mut work.ce_scratch,
             );
             self.backward_chunk(work, grads);
+        }
+        loss
+    }
+
+    /// [`chunk_loss`](Self::chunk_loss) of a reasoning model: the family's
+    /// objective over the states h₀ … h_T (method.md §3).
+    fn chunk_loss_steps(
+        &self,
+        work: &mut Work<T>,
+        grads: Option<&mut Params<T>>,
+        batch: &TrainBatch,
+        range: std::ops::Range<usize>,
+        rng: Option<&CounterRng>,
+        dloss: T,
+    ) -> f64 {
+        let cfg = &self.config;
+        let (d, t_max) = (cfg.d, cfg.t_max);
+        let s = t_max + 1;
+        let nb = range.len();
+        self.layout(work, batch.seqs(), range.clone());
+        self.forward_chunk(work, nb, rng);
+        self.forward_steps(work, rng);
+        work.targets.clear();
+        work.targets.extend_from_slice(&batch.targets()[range]);
+        let emb = &self.params.item_emb.data;
+        let tau = T::from_f64(cfg.tau);
+        // erl_loss / prl_item_loss return the mean over the chunk's rows and
+        // scale their gradient by dloss / rows: feed them dloss·rows so every
+        // row carries weight dloss, as in the SASRec path.
+        let rows = T::from_usize(nb);
+        reset(&mut work.chain.dstates, nb * s * d);
+        let mut grads = grads;
+        let loss = match cfg.family {
+            Family::RearecErl | Family::RearecPrl => {
+                let (dh, di) = match grads.as_deref_mut() {
+                    Some(g) => (
+                        Some(&mut work.chain.dstates[..]),
+                        Some(&mut g.item_emb.data[d..]),
+                    ),
+                    None => (None, None),
+                };
+                let (states, items) = (&work.chain.states, &emb[d..]);
+                let total = if cfg.family == Family::RearecErl {
+                    let lambda = T::from_f64(cfg.erl_lambda);
+                    erl_loss(
+                        dh,
+                        di,
+                        states,
+                        items,
+                        &work.targets,
+                        s,
+                        d,
+                        tau,
+                        lambda,
+                        dloss * rows,
+                    )
+                    .total
+                } else {
+                    let alpha = T::from_f64(cfg.prl_alpha);
+                    prl_item_loss(
+                        dh,
+                        di,
+                        states,
+                        items,
+                        &work.targets,
+                        s,
+                        d,
+                        tau,
+                        alpha,
+                        dloss * rows,
+                    )
+                    .total
+                };
+                total.to_f64() * nb as f64
+            }
+            // DTRec's item loss: CE of the final state (validation rules out
+            // sasrec with t_max > 0)
+            Family::Dtrec | Family::Sasrec => {
+                let inv_tau = T::from_f64(1.0 / cfg.tau);
+                reset(&mut work.h, nb * d);
+                for j in 0..nb {
+                    work.h[j * d..(j + 1) * d]
+                        .copy_from_slice(&work.chain.states[(j * s + t_max) * d..(j * s + s) * d]);
+                }
+                reset(&mut work.losses, nb);
+                item_ce_forward(
+                    &mut work.losses,
+                    &mut work.ce,
+                    &work.h,
+                    emb,
+                    &work.targets,
+                    d,
+                    inv_tau,
+                );
+                if let Some(g) = grads.as_deref_mut() {
+                    work.dlosses.clear();
+                    work.dlosses.resize(nb, dloss);
+                    reset(&mut work.dh, nb * d);
+                    item_ce_backward(
+                        &mut work.dh,
+                        &mut g.item_emb.data,
+                        &work.dlosses,
+                        &work.h,
+                        emb,
+                        &work.targets,
+                        &work.ce,
+                        d,
+                        inv_tau,
+                        &mut work.ce_scratch,
+                    );
+                    for j in 0..nb {
+                        work.chain.dstates[(j * s + t_max) * d..(j * s + s) * d]
+                            .copy_from_slice(&work.dh[j * d..(j + 1) * d]);
+                    }
+                }
+                work.losses.iter().map(|l| l.to_f64()).sum()
+            }
+        };
+        if let Some(g) = grads {
+            self.backward_steps(work, g);
         }
         loss
     }
@@ -543,30 +761,81 @@ impl<T: Kernels> Model<T> {
         T::from_f64(self.loss_and_grad_with(grads, batch, Some(step_seed)))
     }
 
-    /// h₀ (B, d) of a batch of histories, without dropout. Parallel over
-    /// chunks of [`CHUNK`] histories; an empty history gives the zero vector.
+    /// The prediction state (B, d) of a batch of histories, without
+    /// dropout: h₀ for SASRec, the mean h̄ of h₀ … h_T for ReaRec-ERL, the
+    /// final h_T for ReaRec-PRL and DTRec. Parallel over chunks of [`CHUNK`]
+    /// histories; an empty history encodes to h₀ = 0 (its reasoning steps
+    /// still run, attending over the reasoning tokens only).
     pub fn encode_batch(&self, seqs: &SeqBatch) -> Vec<T> {
+        let d = self.config.d;
+        let family = self.config.family;
+        let s = self.config.t_max + 1;
+        self.encode_chunks(seqs, d, |work, out| {
+            if s == 1 {
+                out.copy_from_slice(&work.h);
+                return;
+            }
+            let states = &work.chain.states;
+            for (j, o) in out.chunks_exact_mut(d).enumerate() {
+                let rows = &states[j * s * d..(j + 1) * s * d];
+                match family {
+                    Family::RearecErl => {
+                        o.fill(T::ZERO);
+                        let w = T::ONE / T::from_usize(s);
+                        for h in rows.chunks_exact(d) {
+                            T::axpy(o, w, h);
+                        }
+                    }
+                    _ => o.copy_from_slice(&rows[(s - 1) * d..]),
+                }
+            }
+        })
+    }
+
+    /// Every state h₀ … h_T of a batch of histories, (B, T+1, d) with
+    /// sequence b's step k at `(b·(T+1) + k)·d`, without dropout (for the
+    /// halting indicators and trajectories). For SASRec, (B, 1, d) = h₀.
+    pub fn encode_steps(&self, seqs: &SeqBatch) -> Vec<T> {
+        let s = self.config.t_max + 1;
+        self.encode_chunks(seqs, s * self.config.d, |work, out| {
+            out.copy_from_slice(if s == 1 { &work.h } else { &work.chain.states })
+        })
+    }
+
+    /// Runs the forward (encoder and chain) without dropout on chunks of
+    /// [`CHUNK`] histories, in parallel for large batches, and lets `emit`
+    /// write `width` values per history from the chunk's work.
+    fn encode_chunks(
+        &self,
+        seqs: &SeqBatch,
+        width: usize,
+        emit: impl Fn(&Work<T>, &mut [T]) + Sync,
+    ) -> Vec<T> {
         self.check_batch(seqs);
-        let (b, d) = (seqs.len(), self.config.d);
-        let mut out = vec![T::ZERO; b * d];
+        let b = seqs.len();
+        let mut out = vec![T::ZERO; b * width];
         let run = |(c, chunk): (usize, &mut [T])| {
             let mut work = pop(&self.pool.works).unwrap_or_default();
-            let range = c * CHUNK..(c * CHUNK + chunk.len() / d);
+            let range = c * CHUNK..(c * CHUNK + chunk.len() / width);
             self.layout(&mut work, seqs, range.clone());
             self.forward_chunk(&mut work, range.len(), None);
-            chunk.copy_from_slice(&work.h);
+            if self.config.t_max > 0 {
+                self.forward_steps(&mut work, None);
+            }
+            emit(&work, chunk);
             push(&self.pool.works, work);
         };
         if b <= CHUNK {
-            out.chunks_mut(CHUNK * d).enumerate().for_each(run);
+            out.chunks_mut(CHUNK * width).enumerate().for_each(run);
         } else {
-            out.par_chunks_mut(CHUNK * d).enumerate().for_each(run);
+            out.par_chunks_mut(CHUNK * width).enumerate().for_each(run);
         }
         out
     }
 
-    /// h₀ (B, d) of left-padded histories `items` (B, max_len of the model)
-    /// with `lengths` (B), validated first (see [`SeqBatch::new`]).
+    /// The prediction state (B, d) ([`encode_batch`](Self::encode_batch)) of
+    /// left-padded histories `items` (B, max_len of the model) with
+    /// `lengths` (B), validated first (see [`SeqBatch::new`]).
     pub fn encode(&self, items: &[u32], lengths: &[u32]) -> Result<Vec<T>, BatchError> {
         let seqs = SeqBatch::new(
             items.to_vec(),
