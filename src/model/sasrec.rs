@@ -761,6 +761,71 @@ impl<T: Kernels> Model<T> {
         T::from_f64(self.loss_and_grad_with(grads, batch, Some(step_seed)))
     }
 
+    /// Every state h₀ … h_T (B, T+1, d) of `seqs` in training mode:
+    /// `dropout_seed` = Some(s) draws the dropout masks of step seed `s`
+    /// (exactly those of [`loss_and_grad`](Self::loss_and_grad)), None
+    /// runs without dropout. Sequential. With
+    /// [`backward_states`](Self::backward_states) this is the hook for
+    /// objectives computed outside the model (e.g. DTRec's HPS losses, which
+    /// need the trainer's prototypes), and for checking stop-gradient terms.
+    pub fn states_with(&self, seqs: &SeqBatch, dropout_seed: Option<u64>) -> Vec<T> {
+        self.check_batch(seqs);
+        let rng = dropout_seed.map(CounterRng::new);
+        let (b, width) = (seqs.len(), (self.config.t_max + 1) * self.config.d);
+        let mut out = vec![T::ZERO; b * width];
+        let mut work = pop(&self.pool.works).unwrap_or_default();
+        for c0 in (0..b).step_by(CHUNK) {
+            let range = c0..(c0 + CHUNK).min(b);
+            self.layout(&mut work, seqs, range.clone());
+            self.forward_chunk(&mut work, range.len(), rng.as_ref());
+            let chunk = &mut out[range.start * width..range.end * width];
+            if self.config.t_max > 0 {
+                self.forward_steps(&mut work, rng.as_ref());
+                chunk.copy_from_slice(&work.chain.states);
+            } else {
+                chunk.copy_from_slice(&work.h);
+            }
+        }
+        push(&self.pool.works, work);
+        out
+    }
+
+    /// Backward of [`states_with`](Self::states_with) (same `seqs` and
+    /// `dropout_seed`): from `dstates` (B, T+1, d), the gradient of some
+    /// loss w.r.t. every state, ADDS that loss's parameter gradient to
+    /// `grads`, through the whole chain and the encoder. Recomputes the
+    /// forward; sequential.
+    pub fn backward_states(
+        &self,
+        grads: &mut Params<T>,
+        seqs: &SeqBatch,
+        dropout_seed: Option<u64>,
+        dstates: &[T],
+    ) {
+        self.check_batch(seqs);
+        let rng = dropout_seed.map(CounterRng::new);
+        let (b, width) = (seqs.len(), (self.config.t_max + 1) * self.config.d);
+        assert_eq!(dstates.len(), b * width, "backward_states: dstates shape");
+        let mut work = pop(&self.pool.works).unwrap_or_default();
+        for c0 in (0..b).step_by(CHUNK) {
+            let range = c0..(c0 + CHUNK).min(b);
+            self.layout(&mut work, seqs, range.clone());
+            self.forward_chunk(&mut work, range.len(), rng.as_ref());
+            let chunk = &dstates[range.start * width..range.end * width];
+            if self.config.t_max > 0 {
+                self.forward_steps(&mut work, rng.as_ref());
+                work.chain.dstates.clear();
+                work.chain.dstates.extend_from_slice(chunk);
+                self.backward_steps(&mut work, grads);
+            } else {
+                work.dh.clear();
+                work.dh.extend_from_slice(chunk);
+                self.backward_chunk(&mut work, grads);
+            }
+        }
+        push(&self.pool.works, work);
+    }
+
     /// The prediction state (B, d) of a batch of histories, without
     /// dropout: h₀ for SASRec, the mean h̄ of h₀ … h_T for ReaRec-ERL, the
     /// final h_T for ReaRec-PRL and DTRec. Parallel over chunks of [`CHUNK`]
