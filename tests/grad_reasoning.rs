@@ -246,3 +246,101 @@ fn every_family_every_tensor_receives_a_checked_gradient() {
         assert_eq!(n, model.params.n_scalars());
     }
 }
+
+/// DTRec with HPS through the [`StateLoss`] hook: L = CE(h_T) + λ·mean_t L_t
+/// with `cluster_soft` at step 0 and `prototype` at step 1 (fixed clusters
+/// and centroids, as the trainer would pass them), checked against finite
+/// differences of `loss_extra` for every parameter; also the hook on a
+/// SASRec model (one state).
+#[test]
+fn extra_state_loss_hook_gradients_hps() {
+    use dtrec::model::StateLossArgs;
+    use dtrec::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers};
+    let n_items = 7;
+    let members = ClusterMembers::new(&[0, 1, 0, 1, 1, 0, 1], 2);
+    let item_cluster = [2u32, 0, 1, 2, 0, 1, 1]; // level-1 cluster of item i + 1
+    for (family, t_max) in [(Family::Dtrec, 2), (Family::Sasrec, 0)] {
+        let cfg = config(family, t_max, n_items, 4, 2, 2, 2, 5, 0.8);
+        let d = cfg.d;
+        let s = t_max + 1;
+        let mut centroids = vec![0.0; 3 * d];
+        CounterRng::new(4).fill_normal(&mut centroids, 0, 0.0, 0.7);
+        let lambda = 0.7;
+        let hps = |a: StateLossArgs<'_, f64>| -> f64 {
+            let rows = a.targets.len();
+            let n_levels = s.max(2) - 1; // steps 0 … T−1 (SASRec: step 0)
+            let w = a.dloss * lambda / n_levels as f64 * rows as f64;
+            let step = |t: usize| -> Vec<f64> {
+                (0..rows)
+                    .flat_map(|r| a.states[(r * s + t) * d..(r * s + t + 1) * d].to_vec())
+                    .collect()
+            };
+            let (mut dstates, mut ditems) = (a.dstates, a.ditems);
+            let mut total = 0.0;
+            for t in 0..n_levels {
+                let h = step(t);
+                let mut dh = dstates.as_ref().map(|_| vec![0.0; rows * d]);
+                let lt = if t == 0 {
+                    cluster_soft_loss(
+                        dh.as_deref_mut(),
+                        ditems.as_deref_mut(),
+                        &h,
+                        a.items,
+                        a.targets,
+                        &members,
+                        d,
+                        0.3,
+                        0.8,
+                        w,
+                    )
+                } else {
+                    let targets: Vec<u32> = a
+                        .targets
+                        .iter()
+                        .map(|&y| item_cluster[y as usize - 1])
+                        .collect();
+                    prototype_loss(dh.as_deref_mut(), &h, &centroids, &targets, 3, d, 0.9, w)
+                };
+                total += lambda / n_levels as f64 * lt * rows as f64;
+                if let (Some(ds), Some(dh)) = (dstates.as_deref_mut(), dh) {
+                    for r in 0..rows {
+                        for c in 0..d {
+                            ds[(r * s + t) * d + c] += dh[r * d + c];
+                        }
+                    }
+                }
+            }
+            total
+        };
+        let mut model = Model::from_params(cfg.clone(), random_params(&cfg, 12)).unwrap();
+        let batch = random_batch(&cfg, 3, 8);
+        let mut grads = model.params.zeros_like();
+        let loss = model.loss_and_grad_extra(&mut grads, &batch, Some(6), Some(&hps));
+        let plain = model.loss(&batch, Some(6));
+        let fwd = model.loss_extra(&batch, Some(6), Some(&hps));
+        assert!((loss - fwd).abs() < 1e-12, "{family}: {loss} vs {fwd}");
+        assert!(
+            loss - plain > 1e-3,
+            "{family}: the HPS term adds to the loss"
+        );
+        let grads: Vec<Vec<f64>> = grads
+            .tensors()
+            .into_iter()
+            .map(|(_, t)| t.data.clone())
+            .collect();
+        let mut checked = 0;
+        for (k, g) in grads.iter().enumerate() {
+            checked += FdCheck::default()
+                .check(
+                    &format!("{family} tensor {k}"),
+                    &mut model,
+                    0..g.len(),
+                    g,
+                    |m, i| &mut m.params.tensors_mut().into_iter().nth(k).unwrap().1.data[i],
+                    |m| m.loss_extra(&batch, Some(6), Some(&hps)),
+                )
+                .unwrap();
+        }
+        assert_eq!(checked, model.params.n_scalars());
+    }
+}

@@ -30,4 +30,4 @@ pub use batch::{BatchError, SeqBatch, TrainBatch};
 pub use config::{ConfigError, Family, ModelConfig};
 pub use optim::{Adam, AdamConfig};
 pub use params::Params;
-pub use sasrec::{Model, Sasrec};
+pub use sasrec::{Model, Sasrec, StateLoss, StateLossArgs};

@@ -38,6 +38,32 @@ use crate::nn::tensor::{fit, reset};
 use crate::reasoning::erl::erl_loss;
 use crate::reasoning::prl::prl_item_loss;
 
+/// What an extra training objective on the reasoning states sees, for the
+/// `rows` sequences of one chunk (see [`StateLoss`]).
+pub struct StateLossArgs<'a, T> {
+    /// (rows, T+1, d) states h₀ … h_T; row r's step t at `(r·(T+1) + t)·d`.
+    pub states: &'a [T],
+    /// (rows) dense target ids, 1 … N.
+    pub targets: &'a [u32],
+    /// (N, d) item embeddings E[1..=N].
+    pub items: &'a [T],
+    /// (rows, T+1, d) gradient w.r.t. `states`: ACCUMULATE into it (None in
+    /// forward-only calls).
+    pub dstates: Option<&'a mut [T]>,
+    /// (N, d) gradient w.r.t. `items`: accumulate into it if the objective
+    /// depends on the item table (None in forward-only calls).
+    pub ditems: Option<&'a mut [T]>,
+    /// Weight of each row's loss in the batch mean (1/B).
+    pub dloss: T,
+}
+
+/// An extra objective on the reasoning states (the hook for DTRec's HPS
+/// losses, which need the trainer's prototypes): returns the SUM over the
+/// chunk's rows of the per-row loss (f64) and, when the gradient buffers
+/// are given, accumulates `dloss ·` its gradient. Called once per chunk,
+/// possibly from several threads.
+pub type StateLoss<'f, T> = dyn Fn(StateLossArgs<'_, T>) -> f64 + Sync + 'f;
+
 /// Sequences per forward/backward chunk inside one thread: bounds activation
 /// memory (≈ 64·L rows per layer) and keeps the working set in cache.
 pub const CHUNK: usize = 64;
@@ -510,9 +536,10 @@ impl<T: Kernels> Model<T> {
         range: std::ops::Range<usize>,
         rng: Option<&CounterRng>,
         dloss: T,
+        extra: Option<&StateLoss<T>>,
     ) -> f64 {
-        if self.config.t_max > 0 {
-            return self.chunk_loss_steps(work, grads, batch, range, rng, dloss);
+        if self.config.t_max > 0 || extra.is_some() {
+            return self.chunk_loss_steps(work, grads, batch, range, rng, dloss, extra);
         }
         let d = self.config.d;
         let inv_tau = T::from_f64(1.0 / self.config.tau);
@@ -555,6 +582,7 @@ impl<T: Kernels> Model<T> {
 
     /// [`chunk_loss`](Self::chunk_loss) of a reasoning model: the family's
     /// objective over the states h₀ … h_T (method.md §3).
+    #[allow(clippy::too_many_arguments)]
     fn chunk_loss_steps(
         &self,
         work: &mut Work<T>,
@@ -563,6 +591,7 @@ impl<T: Kernels> Model<T> {
         range: std::ops::Range<usize>,
         rng: Option<&CounterRng>,
         dloss: T,
+        extra: Option<&StateLoss<T>>,
     ) -> f64 {
         let cfg = &self.config;
         let (d, t_max) = (cfg.d, cfg.t_max);
@@ -581,7 +610,7 @@ impl<T: Kernels> Model<T> {
         let rows = T::from_usize(nb);
         reset(&mut work.chain.dstates, nb * s * d);
         let mut grads = grads;
-        let loss = match cfg.family {
+        let mut loss = match cfg.family {
             Family::RearecErl | Family::RearecPrl => {
                 let (dh, di) = match grads.as_deref_mut() {
                     Some(g) => (
@@ -667,6 +696,23 @@ impl<T: Kernels> Model<T> {
                 work.losses.iter().map(|l| l.to_f64()).sum()
             }
         };
+        if let Some(extra) = extra {
+            let (dstates, ditems) = match grads.as_deref_mut() {
+                Some(g) => (
+                    Some(&mut work.chain.dstates[..]),
+                    Some(&mut g.item_emb.data[d..]),
+                ),
+                None => (None, None),
+            };
+            loss += extra(StateLossArgs {
+                states: &work.chain.states,
+                targets: &work.targets,
+                items: &emb[d..],
+                dstates,
+                ditems,
+                dloss,
+            });
+        }
         if let Some(g) = grads {
             self.backward_steps(work, g);
         }
@@ -678,6 +724,17 @@ impl<T: Kernels> Model<T> {
     /// masks [`loss_and_grad`](Self::loss_and_grad) uses), None evaluates
     /// without dropout. Sequential; meant for checks and validation loss.
     pub fn loss(&self, batch: &TrainBatch, dropout_seed: Option<u64>) -> f64 {
+        self.loss_extra(batch, dropout_seed, None)
+    }
+
+    /// [`loss`](Self::loss) plus the mean of an extra objective on the
+    /// states ([`StateLoss`]).
+    pub fn loss_extra(
+        &self,
+        batch: &TrainBatch,
+        dropout_seed: Option<u64>,
+        extra: Option<&StateLoss<T>>,
+    ) -> f64 {
         self.check_batch(batch.seqs());
         let rng = dropout_seed.map(CounterRng::new);
         let mut work = pop(&self.pool.works).unwrap_or_default();
@@ -691,6 +748,7 @@ impl<T: Kernels> Model<T> {
                 c0..(c0 + CHUNK).min(b),
                 rng.as_ref(),
                 T::ZERO,
+                extra,
             );
         }
         push(&self.pool.works, work);
@@ -708,6 +766,21 @@ impl<T: Kernels> Model<T> {
         grads: &mut Params<T>,
         batch: &TrainBatch,
         dropout_seed: Option<u64>,
+    ) -> f64 {
+        self.loss_and_grad_extra(grads, batch, dropout_seed, None)
+    }
+
+    /// [`loss_and_grad_with`](Self::loss_and_grad_with) plus an extra
+    /// objective on the reasoning states (`extra`, e.g. DTRec's HPS losses
+    /// built by the trainer from its prototypes): the returned mean loss
+    /// includes it and its gradient flows through the chain and the encoder
+    /// together with the family loss's. Same determinism guarantees.
+    pub fn loss_and_grad_extra(
+        &self,
+        grads: &mut Params<T>,
+        batch: &TrainBatch,
+        dropout_seed: Option<u64>,
+        extra: Option<&StateLoss<T>>,
     ) -> f64 {
         self.check_batch(batch.seqs());
         let b = batch.len();
@@ -733,6 +806,7 @@ impl<T: Kernels> Model<T> {
                         c0..(c0 + CHUNK).min(e),
                         rng.as_ref(),
                         dloss,
+                        extra,
                     );
                 }
                 push(&self.pool.works, work);
