@@ -315,3 +315,24 @@ fn thread_count_changes_only_summation_order() {
         assert!(max_diff(&a.data, &b.data) < 1e-12, "{name}");
     }
 }
+
+/// A batch whose histories are all empty: the encoder computes nothing,
+/// the chain still runs over the reasoning tokens alone (and matches the
+/// recomputation); gradients reach `reason_pos` but not the history-only
+/// `pos_emb`.
+#[test]
+fn all_empty_histories_still_reason() {
+    let cfg = config(Family::Dtrec, 2);
+    let model = Model::from_params(cfg.clone(), random_params(&cfg, 8)).unwrap();
+    let batch = TrainBatch::new(vec![0; 2 * 6], vec![0, 0], vec![3, 5], 6, 15).unwrap();
+    let states = model.states_with(batch.seqs(), Some(2));
+    for b in 0..2 {
+        let want = recompute(&model, batch.seqs(), b, 2);
+        assert!(max_diff(&states[b * 3 * 8..(b + 1) * 3 * 8], &want) < 1e-12);
+    }
+    let mut g = model.params.zeros_like();
+    let loss = model.loss_and_grad_with(&mut g, &batch, Some(2));
+    assert!(loss.is_finite());
+    assert!(g.reason_pos.data.iter().any(|&x| x != 0.0));
+    assert!(g.pos_emb.data.iter().all(|&x| x == 0.0));
+}

@@ -141,15 +141,17 @@ impl<T: Kernels> Chain<T> {
         }
         self.k.resize_with(n_layers, Vec::new);
         self.v.resize_with(n_layers, Vec::new);
-        for l in 0..n_layers {
-            reset(&mut self.k[l], n_ext * d);
-            reset(&mut self.v[l], n_ext * d);
+        // (seq_blocks may be stale or short when every history is empty:
+        // it is only read for non-empty ones)
+        for (l, (ks, vs)) in self.k.iter_mut().zip(&mut self.v).enumerate() {
+            reset(ks, n_ext * d);
+            reset(vs, n_ext * d);
             for j in 0..nb {
                 let (src, dst, len) = (layout.start[j], self.ext_start[j], layout.len[j]);
                 if len > 0 {
-                    self.k[l][dst * d..(dst + len) * d]
+                    ks[dst * d..(dst + len) * d]
                         .copy_from_slice(&seq_blocks[l].k[src * d..(src + len) * d]);
-                    self.v[l][dst * d..(dst + len) * d]
+                    vs[dst * d..(dst + len) * d]
                         .copy_from_slice(&seq_blocks[l].v[src * d..(src + len) * d]);
                 }
             }

@@ -528,6 +528,7 @@ impl<T: Kernels> Model<T> {
 
     /// Loss (sum over the chunk's rows, in f64) and, with `grads`, the
     /// backward with per-row loss weight `dloss`.
+    #[allow(clippy::too_many_arguments)]
     fn chunk_loss(
         &self,
         work: &mut Work<T>,
