@@ -31,7 +31,7 @@
 //! later steps were undone first, the row of step k itself is complete once
 //! its own query is undone, and is projected back through W_k, W_v into the
 //! step's input right away. What lands on the history rows is handed to the
-//! encoder's backward ([`Chain::history_kv_grad`]); du_k flows into
+//! encoder's backward (`Chain::history_kv_grad`); du_k flows into
 //! dh_{k−1} and dR[k−1]. No stop-gradient anywhere.
 
 use super::params::Params;
