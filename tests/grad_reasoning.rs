@@ -196,7 +196,7 @@ fn config(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
     fn whole_reasoning_model_every_parameter(fam in 0usize..3, t_max in 1usize..3, b in 1usize..4,

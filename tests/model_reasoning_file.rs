@@ -31,9 +31,7 @@ fn dtrec_model_file_round_trip_and_recommend_uses_the_final_state() {
     // the same ranking from h_T computed by hand through encode_steps
     let steps = model.encode(&[0, 0, 2, 5, 1], &[3]).unwrap();
     let all = model
-        .encode_steps(
-            &dtrec::model::SeqBatch::new(vec![0, 0, 2, 5, 1], vec![3], 5, 6).unwrap(),
-        );
+        .encode_steps(&dtrec::model::SeqBatch::new(vec![0, 0, 2, 5, 1], vec![3], 5, 6).unwrap());
     assert_eq!(&steps[..], &all[2 * 8..3 * 8], "encode = h_T");
     let mut scores = vec![0.0f32; 6];
     model.score_items(&mut scores, &steps);
