@@ -199,12 +199,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
-    fn whole_reasoning_model_every_parameter(fam in 0usize..3, t_max in 1usize..3, b in 1usize..4,
+    fn whole_reasoning_model_every_parameter(fam in 0usize..4, t_max in 1usize..3, b in 1usize..4,
                                              l in 1usize..5, heads in 1usize..3, dh in 1usize..5,
                                              layers in 1usize..3, inner in 1usize..7, n in 1usize..10,
                                              tau in 0.5f64..1.5, seed in any::<u64>()) {
-        let cfg = config(FAMILIES[fam], t_max, n, l, heads, dh, layers, inner, tau);
+        // fam = 3: ReaRec-PRL with its contrastive noise view on
+        let family = if fam == 3 { Family::RearecPrl } else { FAMILIES[fam] };
+        let cfg = config(family, t_max, n, l, heads, dh, layers, inner, tau);
         let mut model = Model::from_params(cfg.clone(), random_params(&cfg, seed)).unwrap();
+        model.set_contrastive(fam == 3);
         let batch = random_batch(&cfg, b, seed ^ 1);
         let n_params = model.params.n_scalars();
         let checked = check_model(&mut model, &batch, seed ^ 2).map_err(TestCaseError::fail)?;
@@ -212,14 +215,29 @@ proptest! {
     }
 }
 
-/// Per family, a fixed tiny model (lengths ≥ 2, one empty history, T_max = 2,
-/// two layers): every tensor, `reason_pos` included, receives a non-zero
-/// gradient that matches finite differences.
+/// Per family (and ReaRec-PRL with its contrastive noise view), a fixed tiny
+/// model (lengths ≥ 2, one empty history, T_max = 2, two layers): every
+/// tensor, `reason_pos` included, receives a non-zero gradient that matches
+/// finite differences.
 #[test]
 fn every_family_every_tensor_receives_a_checked_gradient() {
-    for family in FAMILIES {
+    let runs = FAMILIES.iter().map(|&f| (f, false));
+    for (family, contrastive) in runs.chain([(Family::RearecPrl, true)]) {
         let cfg = config(family, 2, 7, 4, 2, 2, 2, 5, 0.8);
         let mut model = Model::from_params(cfg.clone(), random_params(&cfg, 11)).unwrap();
+        model.set_contrastive(contrastive);
+        if contrastive {
+            // the noise view adds a term
+            let mut off = model.clone();
+            off.set_contrastive(false);
+            let batch = random_batch(&cfg, 3, 1);
+            assert!((model.loss(&batch, Some(5)) - off.loss(&batch, Some(5))).abs() > 1e-3);
+            assert_eq!(
+                model.loss(&batch, None),
+                off.loss(&batch, None),
+                "eval: no noise view"
+            );
+        }
         let batch = TrainBatch::new(
             vec![0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0],
             vec![3, 4, 0],

@@ -369,3 +369,51 @@ fn every_family_fits_a_fixed_batch() {
         assert!(after < 0.5 * before, "{family}: {before} -> {after}");
     }
 }
+
+/// ReaRec-PRL's contrastive softmax groups are whole chunks of the batch, so
+/// with B > CHUNK the loss and gradient change with the thread count only by
+/// summation order (a part boundary inside a chunk would change the loss).
+#[test]
+fn contrastive_groups_do_not_depend_on_thread_count() {
+    let cfg = config(Family::RearecPrl, 2);
+    let mut model = Model::from_params(cfg.clone(), random_params(&cfg, 6)).unwrap();
+    model.set_contrastive(true);
+    let rng = CounterRng::new(21);
+    let (b, l) = (150, cfg.max_len);
+    let mut items = vec![0u32; b * l];
+    let mut lengths = vec![];
+    for r in 0..b {
+        let len = rng.below(0, r as u64, l as u64 + 1) as usize;
+        for c in l - len..l {
+            items[r * l + c] = 1 + rng.below(1, (r * l + c) as u64, cfg.n_items as u64) as u32;
+        }
+        lengths.push(len as u32);
+    }
+    let targets = (0..b)
+        .map(|r| 1 + rng.below(2, r as u64, cfg.n_items as u64) as u32)
+        .collect();
+    let batch = TrainBatch::new(items, lengths, targets, l, cfg.n_items).unwrap();
+    let run = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut g = model.params.zeros_like();
+            let loss = model.loss_and_grad_with(&mut g, &batch, Some(1));
+            (loss, g)
+        })
+    };
+    let (l1, g1) = run(1);
+    assert!((l1 - model.loss(&batch, Some(1))).abs() < 1e-12);
+    for threads in [2, 3] {
+        let (l2, g2) = run(threads);
+        assert!((l1 - l2).abs() < 1e-12, "{threads} threads: {l1} vs {l2}");
+        for ((name, a), (_, b)) in g1.tensors().into_iter().zip(g2.tensors()) {
+            assert!(
+                max_diff(&a.data, &b.data) < 1e-12,
+                "{threads} threads: {name}"
+            );
+        }
+    }
+}

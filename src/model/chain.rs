@@ -52,6 +52,11 @@ pub fn reasoning_dropout_stream() -> u64 {
     stream_id(0, Site::Input) | 1 << 16
 }
 
+/// The RNG stream of the ReaRec-PRL noise view's Gaussian noise (bit 17).
+pub fn reasoning_noise_stream() -> u64 {
+    stream_id(0, Site::Input) | 1 << 17
+}
+
 /// Which sequences a chain runs on: sequence j of the chunk is sequence
 /// `first + j` of the whole batch, its history occupies the encoder's packed
 /// rows `start[j]..start[j] + len[j]` (len may be 0).
@@ -75,6 +80,22 @@ struct Step<T> {
     /// Per layer; `k`/`v` stay empty (the extended buffers are swapped in).
     blocks: Vec<BlockCache<T>>,
     ids: Vec<RowId>,
+    groups: Vec<AttnGroup>,
+}
+
+/// What one step of the noisy view (ReaRec-PRL's contrastive loss) saves.
+#[derive(Debug, Default)]
+struct NoisyStep<T> {
+    /// (nb, d) û_k = h_{k−1} + R[k−1] + ε_k (h from the clean view)
+    u: Vec<T>,
+    ln: LayerNormCache<T>,
+    /// (nb, d) ẑ_k (the clean step's Dropout_r mask)
+    z: Vec<T>,
+    /// Per layer; `k`/`v` hold this step's private keys/values: per
+    /// sequence, the clean history and clean tokens 1 … k−1, then ẑ_k's.
+    blocks: Vec<BlockCache<T>>,
+    /// (nb) first private row of each sequence.
+    start: Vec<usize>,
     groups: Vec<AttnGroup>,
 }
 
@@ -102,6 +123,16 @@ pub(super) struct Chain<T> {
     dy: Vec<T>,
     dz: Vec<T>,
     du: Vec<T>,
+    /// The noisy view, when [`forward_noisy`](Chain::forward_noisy) ran
+    /// after the last [`forward`](Chain::forward).
+    noisy: Vec<NoisyStep<T>>,
+    noisy_active: bool,
+    /// (nb, T + 1, d) noisy states ĥ (step 0 = the clean h₀).
+    pub noisy_states: Vec<T>,
+    /// (nb, T + 1, d) gradient w.r.t. `noisy_states`, filled by the caller.
+    pub dnoisy: Vec<T>,
+    pdk: Vec<T>,
+    pdv: Vec<T>,
 }
 
 impl<T: Kernels> Chain<T> {
@@ -127,6 +158,7 @@ impl<T: Kernels> Chain<T> {
         let nb = layout.len.len();
         let s = t_max + 1;
         let (hidden, attn, reason) = dropout;
+        self.noisy_active = false;
         // states[:, 0] = h0
         reset(&mut self.states, nb * s * d);
         for j in 0..nb {
@@ -278,6 +310,10 @@ impl<T: Kernels> Chain<T> {
             reset(&mut self.dk[l], n_ext);
             reset(&mut self.dv[l], n_ext);
         }
+        if self.noisy_active {
+            // before the clean steps: it adds to their keys/values and states
+            self.backward_noisy(p, grads, dims, layout, scratch);
+        }
         for k in (1..=t_max).rev() {
             let st = &mut self.steps[k - 1];
             // dy = dh_k
@@ -339,6 +375,220 @@ impl<T: Kernels> Chain<T> {
             p.ln_in
                 .backward(&mut grads.ln_in, &mut self.du, &self.dz, &st.u, &st.ln);
             // u = h_{k−1} + R[k−1]
+            let dr = &mut grads.reason_pos.data[(k - 1) * d..k * d];
+            for j in 0..nb {
+                let du = &self.du[j * d..(j + 1) * d];
+                T::axpy(dr, T::ONE, du);
+                T::axpy(
+                    &mut self.dstates[(j * s + k - 1) * d..(j * s + k) * d],
+                    T::ONE,
+                    du,
+                );
+            }
+        }
+    }
+
+    /// The noisy view of ReaRec-PRL's contrastive loss (method.md §3), after
+    /// [`forward`](Chain::forward) with the same arguments: step k's input
+    /// is û_k = h_{k−1} + R[k−1] + ε_k, ε_k ~ N(0, `noise_std`²) per
+    /// element (stream [`reasoning_noise_stream`], keyed by sequence,
+    /// position and feature), built from the CLEAN h_{k−1}; ẑ_k uses the
+    /// clean step's Dropout_r mask and the blocks the clean step's masks;
+    /// its token attends over the clean history, the clean reasoning tokens
+    /// 1 … k−1 and itself. Fills [`noisy_states`](Chain::noisy_states).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_noisy(
+        &mut self,
+        p: &Params<T>,
+        dims: AttnDims,
+        eps: T,
+        dropout: (f64, f64),
+        layout: ChainLayout,
+        rng: &CounterRng,
+        noise_std: f64,
+        scratch: &mut BlockScratch<T>,
+    ) {
+        let d = dims.d;
+        let t_max = p.reason_pos.shape[0];
+        let n_layers = p.blocks.len();
+        let nb = layout.len.len();
+        let s = t_max + 1;
+        let (hidden, attn) = dropout;
+        reset(&mut self.noisy_states, nb * s * d);
+        for j in 0..nb {
+            self.noisy_states[j * s * d..(j * s + 1) * d]
+                .copy_from_slice(&self.states[j * s * d..(j * s + 1) * d]);
+        }
+        self.noisy.resize_with(t_max, NoisyStep::default);
+        for k in 1..=t_max {
+            let (st, ns) = (&self.steps[k - 1], &mut self.noisy[k - 1]);
+            ns.start.clear();
+            ns.groups.clear();
+            let mut n_priv = 0;
+            for j in 0..nb {
+                let n_k = layout.len[j] + k;
+                ns.start.push(n_priv);
+                ns.groups.push(AttnGroup {
+                    k_start: n_priv,
+                    ..st.groups[j]
+                });
+                n_priv += n_k;
+            }
+            // û = h_{k−1} + R[k−1] + ε
+            let r = &p.reason_pos.data[(k - 1) * d..k * d];
+            fit(&mut ns.u, nb * d);
+            for (j, id) in st.ids.iter().enumerate() {
+                let h = &self.states[(j * s + k - 1) * d..(j * s + k) * d];
+                let base = (id.seq as u64 * dims.pos_cap as u64 + id.pos as u64) * d as u64;
+                for (c, u) in ns.u[j * d..(j + 1) * d].iter_mut().enumerate() {
+                    let noise = noise_std * rng.normal(reasoning_noise_stream(), base + c as u64);
+                    *u = h[c] + r[c] + T::from_f64(noise);
+                }
+            }
+            p.ln_in.forward(&mut ns.ln, &ns.u, eps);
+            fit(&mut ns.z, nb * d);
+            if st.mask.is_empty() {
+                ns.z.copy_from_slice(&ns.ln.out);
+            } else {
+                dropout_forward(&mut ns.z, &ns.ln.out, &st.mask);
+            }
+            ns.blocks.resize_with(n_layers, BlockCache::default);
+            for l in 0..n_layers {
+                let (before, rest) = ns.blocks.split_at_mut(l);
+                let x: &[T] = if l == 0 { &ns.z } else { before[l - 1].out() };
+                let block = &p.blocks[l];
+                let cache = &mut rest[0];
+                fit(&mut cache.k, n_priv * d);
+                fit(&mut cache.v, n_priv * d);
+                fit(&mut self.rows_k, nb * d);
+                fit(&mut self.rows_v, nb * d);
+                block.k.forward(&mut self.rows_k, x);
+                block.v.forward(&mut self.rows_v, x);
+                for j in 0..nb {
+                    let (src, dst, m) = (self.ext_start[j], ns.start[j], layout.len[j] + k - 1);
+                    cache.k[dst * d..(dst + m) * d]
+                        .copy_from_slice(&self.k[l][src * d..(src + m) * d]);
+                    cache.v[dst * d..(dst + m) * d]
+                        .copy_from_slice(&self.v[l][src * d..(src + m) * d]);
+                    let own = dst + m;
+                    cache.k[own * d..(own + 1) * d]
+                        .copy_from_slice(&self.rows_k[j * d..(j + 1) * d]);
+                    cache.v[own * d..(own + 1) * d]
+                        .copy_from_slice(&self.rows_v[j * d..(j + 1) * d]);
+                }
+                let drop = BlockDropout {
+                    rng,
+                    layer: l,
+                    hidden,
+                    attn,
+                };
+                block.forward_queries(
+                    cache,
+                    x,
+                    Queries::All,
+                    &st.ids,
+                    &ns.groups,
+                    dims,
+                    eps,
+                    Some(&drop),
+                    scratch,
+                );
+            }
+            let y = ns.blocks[n_layers - 1].out();
+            for j in 0..nb {
+                self.noisy_states[(j * s + k) * d..(j * s + k + 1) * d]
+                    .copy_from_slice(&y[j * d..(j + 1) * d]);
+            }
+        }
+        self.noisy_active = true;
+    }
+
+    /// Backward of [`forward_noisy`](Chain::forward_noisy) from
+    /// [`dnoisy`](Chain::dnoisy), into the parameter gradients, the clean
+    /// extended dK/dV and the clean `dstates` (run before the clean steps).
+    fn backward_noisy(
+        &mut self,
+        p: &Params<T>,
+        grads: &mut Params<T>,
+        dims: AttnDims,
+        layout: ChainLayout,
+        scratch: &mut BlockScratch<T>,
+    ) {
+        let d = dims.d;
+        let t_max = p.reason_pos.shape[0];
+        let n_layers = p.blocks.len();
+        let nb = layout.len.len();
+        let s = t_max + 1;
+        for k in 1..=t_max {
+            let (st, ns) = (&self.steps[k - 1], &self.noisy[k - 1]);
+            fit(&mut self.dy, nb * d);
+            for j in 0..nb {
+                self.dy[j * d..(j + 1) * d]
+                    .copy_from_slice(&self.dnoisy[(j * s + k) * d..(j * s + k + 1) * d]);
+            }
+            for l in (0..n_layers).rev() {
+                let block = &p.blocks[l];
+                let x: &[T] = if l == 0 {
+                    &ns.z
+                } else {
+                    ns.blocks[l - 1].out()
+                };
+                let cache = &ns.blocks[l];
+                reset(&mut self.dx, nb * d);
+                reset(&mut self.pdk, cache.k.len());
+                reset(&mut self.pdv, cache.v.len());
+                block.backward_queries(
+                    &mut grads.blocks[l],
+                    &mut self.dx,
+                    &mut self.pdk,
+                    &mut self.pdv,
+                    &self.dy,
+                    x,
+                    Queries::All,
+                    &ns.groups,
+                    dims,
+                    cache,
+                    scratch,
+                );
+                fit(&mut self.rows_k, nb * d);
+                fit(&mut self.rows_v, nb * d);
+                for j in 0..nb {
+                    let (src, dst, m) = (ns.start[j], self.ext_start[j], layout.len[j] + k - 1);
+                    // the clean prefix's share goes to the clean cache rows
+                    T::axpy(
+                        &mut self.dk[l][dst * d..(dst + m) * d],
+                        T::ONE,
+                        &self.pdk[src * d..(src + m) * d],
+                    );
+                    T::axpy(
+                        &mut self.dv[l][dst * d..(dst + m) * d],
+                        T::ONE,
+                        &self.pdv[src * d..(src + m) * d],
+                    );
+                    let own = src + m;
+                    self.rows_k[j * d..(j + 1) * d]
+                        .copy_from_slice(&self.pdk[own * d..(own + 1) * d]);
+                    self.rows_v[j * d..(j + 1) * d]
+                        .copy_from_slice(&self.pdv[own * d..(own + 1) * d]);
+                }
+                block.backward_kv(
+                    &mut grads.blocks[l],
+                    &mut self.dx,
+                    &self.rows_k,
+                    &self.rows_v,
+                    x,
+                );
+                std::mem::swap(&mut self.dx, &mut self.dy);
+            }
+            reset(&mut self.dz, nb * d);
+            if st.mask.is_empty() {
+                self.dz.copy_from_slice(&self.dy);
+            } else {
+                dropout_backward(&mut self.dz, &self.dy, &st.mask);
+            }
+            reset(&mut self.du, nb * d);
+            p.ln_in
+                .backward(&mut grads.ln_in, &mut self.du, &self.dz, &ns.u, &ns.ln);
             let dr = &mut grads.reason_pos.data[(k - 1) * d..k * d];
             for j in 0..nb {
                 let du = &self.du[j * d..(j + 1) * d];

@@ -60,6 +60,10 @@ pub struct ModelConfig {
     /// α, the temperature base of the ReaRec-PRL progressive losses.
     #[serde(default = "defaults::prl_alpha")]
     pub prl_alpha: f64,
+    /// Standard deviation of the Gaussian noise on the reasoning inputs of
+    /// ReaRec-PRL's contrastive noise view.
+    #[serde(default = "defaults::prl_noise_std")]
+    pub prl_noise_std: f64,
 }
 
 /// A model family: the same encoder and reasoning chain, different
@@ -134,6 +138,9 @@ mod defaults {
     pub fn prl_alpha() -> f64 {
         crate::reasoning::prl::DEFAULT_ALPHA
     }
+    pub fn prl_noise_std() -> f64 {
+        0.01
+    }
 }
 
 /// Largest accepted number of parameters (2³¹ scalars, 8 GiB in f32): a
@@ -195,6 +202,7 @@ impl ModelConfig {
             reasoning_dropout: defaults::reasoning_dropout(),
             erl_lambda: defaults::erl_lambda(),
             prl_alpha: defaults::prl_alpha(),
+            prl_noise_std: defaults::prl_noise_std(),
         }
     }
 
@@ -331,6 +339,12 @@ impl ModelConfig {
             return Err(err(
                 "prl_alpha",
                 format!("must be finite and > 0, got {}", self.prl_alpha),
+            ));
+        }
+        if !(self.prl_noise_std.is_finite() && self.prl_noise_std >= 0.0) {
+            return Err(err(
+                "prl_noise_std",
+                format!("must be finite and ≥ 0, got {}", self.prl_noise_std),
             ));
         }
         if self.n_params() > MAX_PARAMS {

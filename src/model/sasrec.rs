@@ -36,7 +36,7 @@ use crate::nn::item_softmax::{
 use crate::nn::layernorm::LayerNormCache;
 use crate::nn::tensor::{fit, reset};
 use crate::reasoning::erl::erl_loss;
-use crate::reasoning::prl::prl_item_loss;
+use crate::reasoning::prl::{prl_item_loss, rcl_loss};
 
 /// What an extra training objective on the reasoning states sees, for the
 /// `rows` sequences of one chunk (see [`StateLoss`]).
@@ -75,6 +75,9 @@ pub struct Model<T> {
     config: ModelConfig,
     /// The parameters; public so optimizers, checkpoints and tests can reach them.
     pub params: Params<T>,
+    /// ReaRec-PRL's contrastive term (noise view) is on; see
+    /// [`set_contrastive`](Model::set_contrastive).
+    contrastive: bool,
     pool: WorkPool<T>,
 }
 
@@ -191,6 +194,7 @@ impl<T: Kernels> Model<T> {
         Ok(Model {
             config,
             params,
+            contrastive: false,
             pool: WorkPool::default(),
         })
     }
@@ -208,6 +212,7 @@ impl<T: Kernels> Model<T> {
         Ok(Model {
             config,
             params,
+            contrastive: false,
             pool: WorkPool::default(),
         })
     }
@@ -216,11 +221,34 @@ impl<T: Kernels> Model<T> {
         &self.config
     }
 
+    /// Turns ReaRec-PRL's reasoning contrastive loss L_RCL on or off (off
+    /// after construction; the trainer turns it on after the warm-up epochs,
+    /// method.md §3). It only acts for family `rearec-prl` and in training
+    /// mode (a dropout seed given): a noise view of the reasoning steps
+    /// ([`chain`](super::chain)) and, per step k ≥ 1, a softmax over the dot
+    /// products of noisy vs clean states /τ with target = the same row. The
+    /// softmax runs over the rows of one chunk of [`CHUNK`] consecutive
+    /// sequences of the batch (chunk boundaries do not depend on the thread
+    /// count), so for B > CHUNK it is not over the whole batch.
+    pub fn set_contrastive(&mut self, on: bool) {
+        self.contrastive = on;
+    }
+
+    /// Whether ReaRec-PRL's contrastive loss is on.
+    pub fn contrastive(&self) -> bool {
+        self.contrastive
+    }
+
+    fn contrastive_active(&self) -> bool {
+        self.contrastive && self.config.family == Family::RearecPrl
+    }
+
     /// The same model in another scalar type.
     pub fn cast<U: Kernels>(&self) -> Model<U> {
         Model {
             config: self.config.clone(),
             params: self.params.cast(),
+            contrastive: self.contrastive,
             pool: WorkPool::default(),
         }
     }
@@ -601,6 +629,27 @@ impl<T: Kernels> Model<T> {
         self.layout(work, batch.seqs(), range.clone());
         self.forward_chunk(work, nb, rng);
         self.forward_steps(work, rng);
+        let noisy = match rng.filter(|_| self.contrastive_active()) {
+            Some(rng) => {
+                let layout = ChainLayout {
+                    first: work.first,
+                    start: &work.seq_start,
+                    len: &work.seq_len,
+                };
+                work.chain.forward_noisy(
+                    &self.params,
+                    self.dims(),
+                    T::from_f64(cfg.ln_eps),
+                    (cfg.dropout, cfg.attn_dropout),
+                    layout,
+                    rng,
+                    cfg.prl_noise_std,
+                    &mut work.scratch,
+                );
+                true
+            }
+            None => false,
+        };
         work.targets.clear();
         work.targets.extend_from_slice(&batch.targets()[range]);
         let emb = &self.params.item_emb.data;
@@ -652,7 +701,29 @@ impl<T: Kernels> Model<T> {
                     )
                     .total
                 };
-                total.to_f64() * nb as f64
+                let mut rcl = T::ZERO;
+                if noisy {
+                    reset(&mut work.chain.dnoisy, nb * s * d);
+                    let (dn, dc) = match grads {
+                        Some(_) => (
+                            Some(&mut work.chain.dnoisy[..]),
+                            Some(&mut work.chain.dstates[..]),
+                        ),
+                        None => (None, None),
+                    };
+                    rcl = rcl_loss(
+                        dn,
+                        dc,
+                        &work.chain.noisy_states,
+                        &work.chain.states,
+                        nb,
+                        s,
+                        d,
+                        tau,
+                        dloss * rows,
+                    );
+                }
+                (total + rcl).to_f64() * nb as f64
             }
             // DTRec's item loss: CE of the final state (validation rules out
             // sasrec with t_max > 0)
@@ -794,7 +865,15 @@ impl<T: Kernels> Model<T> {
         let parts: Vec<(f64, Params<T>)> = (0..n_parts)
             .into_par_iter()
             .map(|part| {
-                let (s, e) = (part * b / n_parts, (part + 1) * b / n_parts);
+                let (s, e) = if self.contrastive_active() {
+                    // whole chunks of CHUNK per part: the contrastive
+                    // softmax groups must not depend on the thread count
+                    let n_chunks = b.div_ceil(CHUNK);
+                    let at = |p: usize| (p * n_chunks / n_parts * CHUNK).min(b);
+                    (at(part), at(part + 1))
+                } else {
+                    (part * b / n_parts, (part + 1) * b / n_parts)
+                };
                 let mut g = pop(&self.pool.grads).unwrap_or_else(|| self.params.zeros_like());
                 g.zero_grad();
                 let mut work = pop(&self.pool.works).unwrap_or_default();
