@@ -34,13 +34,26 @@ fn batch(lengths: impl Fn(usize) -> usize, seed: u64) -> TrainBatch {
     TrainBatch::new(items, lens, targets, L, N).unwrap()
 }
 
-fn configs() -> Vec<ModelConfig> {
-    vec![
+/// (config, contrastive noise view on, label)
+fn configs() -> Vec<(ModelConfig, bool, String)> {
+    let mut out: Vec<_> = [
         ModelConfig::sasrec(N),
         ModelConfig::reasoning(N, Family::Dtrec, T_MAX),
         ModelConfig::reasoning(N, Family::RearecErl, T_MAX),
         ModelConfig::reasoning(N, Family::RearecPrl, T_MAX),
     ]
+    .into_iter()
+    .map(|c| {
+        let label = c.family.to_string();
+        (c, false, label)
+    })
+    .collect();
+    out.push((
+        ModelConfig::reasoning(N, Family::RearecPrl, T_MAX),
+        true,
+        "rearec-prl-rcl".into(),
+    ));
+    out
 }
 
 fn train_step(c: &mut Criterion) {
@@ -58,12 +71,13 @@ fn train_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("reasoning_train_step_d64_L50_B256_N3416_T3");
     group.sample_size(10);
     group.throughput(Throughput::Elements(B as u64));
-    for cfg in configs() {
-        let model = Sasrec::new(cfg.clone(), 1).unwrap();
+    for (cfg, contrastive, label) in configs() {
+        let mut model = Sasrec::new(cfg, 1).unwrap();
+        model.set_contrastive(contrastive);
         for (name, batch) in &batches {
             let mut grads = model.params.zeros_like();
             let mut step = 0u64;
-            let id = format!("{}_{name}", cfg.family);
+            let id = format!("{label}_{name}");
             group.bench_function(&id, |bench| {
                 bench.iter(|| {
                     grads.zero_grad();
@@ -96,9 +110,12 @@ fn encode_and_score_b1(c: &mut Criterion) {
     let lengths = &one.seqs().lengths()[..1];
     let mut scores = vec![0.0f32; N];
     let mut group = c.benchmark_group("reasoning_infer_b1_d64_L50_N3416_T3");
-    for cfg in configs() {
-        let model = Sasrec::new(cfg.clone(), 1).unwrap();
-        group.bench_function(format!("{}_encode_and_score", cfg.family), |bench| {
+    for (cfg, contrastive, label) in configs() {
+        if contrastive {
+            continue; // training-only
+        }
+        let model = Sasrec::new(cfg, 1).unwrap();
+        group.bench_function(format!("{label}_encode_and_score"), |bench| {
             bench.iter(|| {
                 let h = model.encode(items, lengths).unwrap();
                 model.score_items(&mut scores, &h);
