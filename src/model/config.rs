@@ -44,6 +44,61 @@ pub struct ModelConfig {
     /// Standard deviation of the N(0, σ) initialisation of weights.
     #[serde(default = "defaults::init_std")]
     pub init_std: f64,
+    /// Which model family (and training objective) this is (method.md §3).
+    #[serde(default)]
+    pub family: Family,
+    /// Number of latent reasoning steps T_max after encoding (method.md §2):
+    /// 0 for `sasrec`, ≥ 1 for every other family.
+    #[serde(default)]
+    pub t_max: usize,
+    /// Dropout rate on the reasoning inputs z_k = Dropout_r(LN_in(u_k)).
+    #[serde(default = "defaults::reasoning_dropout")]
+    pub reasoning_dropout: f64,
+    /// λ of the ReaRec-ERL KL regulariser.
+    #[serde(default = "defaults::erl_lambda")]
+    pub erl_lambda: f64,
+    /// α, the temperature base of the ReaRec-PRL progressive losses.
+    #[serde(default = "defaults::prl_alpha")]
+    pub prl_alpha: f64,
+    /// Standard deviation of the Gaussian noise on the reasoning inputs of
+    /// ReaRec-PRL's contrastive noise view.
+    #[serde(default = "defaults::prl_noise_std")]
+    pub prl_noise_std: f64,
+}
+
+/// A model family: the same encoder and reasoning chain, different
+/// objectives and prediction states (method.md §3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// No reasoning (t_max = 0): loss CE(h₀), predict with h₀.
+    #[default]
+    Sasrec,
+    /// ReaRec-ERL: CE(mean(h₀…h_K)) − λ·pairwise KL; predict with the mean.
+    RearecErl,
+    /// ReaRec-PRL: CE(h_K) + progressive temperature CEs; predict with h_K.
+    RearecPrl,
+    /// DTRec: final-step CE(h_{T_max}) (HPS terms come from the trainer);
+    /// predict with h_{T_max}.
+    Dtrec,
+}
+
+impl Family {
+    /// The config-file spelling (`sasrec`, `rearec-erl`, `rearec-prl`, `dtrec`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Sasrec => "sasrec",
+            Family::RearecErl => "rearec-erl",
+            Family::RearecPrl => "rearec-prl",
+            Family::Dtrec => "dtrec",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 mod defaults {
@@ -73,6 +128,18 @@ mod defaults {
     }
     pub fn init_std() -> f64 {
         0.02
+    }
+    pub fn reasoning_dropout() -> f64 {
+        0.2
+    }
+    pub fn erl_lambda() -> f64 {
+        crate::reasoning::erl::DEFAULT_LAMBDA
+    }
+    pub fn prl_alpha() -> f64 {
+        crate::reasoning::prl::DEFAULT_ALPHA
+    }
+    pub fn prl_noise_std() -> f64 {
+        0.01
     }
 }
 
@@ -130,6 +197,30 @@ impl ModelConfig {
             ln_eps: defaults::ln_eps(),
             tau: defaults::tau(),
             init_std: defaults::init_std(),
+            family: Family::Sasrec,
+            t_max: 0,
+            reasoning_dropout: defaults::reasoning_dropout(),
+            erl_lambda: defaults::erl_lambda(),
+            prl_alpha: defaults::prl_alpha(),
+            prl_noise_std: defaults::prl_noise_std(),
+        }
+    }
+
+    /// A reasoning model of `family` with `t_max` steps on top of the
+    /// SASRec defaults.
+    ///
+    /// ```
+    /// use dtrec::model::{Family, ModelConfig};
+    /// let cfg = ModelConfig::reasoning(3416, Family::Dtrec, 3);
+    /// assert_eq!(cfg.pos_cap(), 50 + 3);
+    /// assert!(cfg.validate().is_ok());
+    /// assert!(ModelConfig::reasoning(10, Family::Dtrec, 0).validate().is_err());
+    /// ```
+    pub fn reasoning(n_items: usize, family: Family, t_max: usize) -> Self {
+        ModelConfig {
+            family,
+            t_max,
+            ..Self::sasrec(n_items)
         }
     }
 
@@ -138,9 +229,10 @@ impl ModelConfig {
         self.d / self.n_heads
     }
 
-    /// Number of position ids a sequence can have (dropout coordinates).
+    /// Number of position ids a sequence can have (dropout coordinates):
+    /// the history positions then one per reasoning step, max_len + t_max.
     pub fn pos_cap(&self) -> usize {
-        self.max_len
+        self.max_len + self.t_max
     }
 
     /// Total number of scalars in the parameter set (saturating).
@@ -153,6 +245,7 @@ impl ModelConfig {
             .saturating_add(self.max_len.saturating_mul(d))
             .saturating_add(2 * d)
             .saturating_add(self.n_layers.saturating_mul(block))
+            .saturating_add(self.t_max.saturating_mul(d))
     }
 
     /// Checks every field; the first problem found is returned.
@@ -193,9 +286,26 @@ impl ModelConfig {
                 format!("must be in 1..=262144, got {}", self.inner),
             ));
         }
+        match (self.family, self.t_max) {
+            (Family::Sasrec, 0) => {}
+            (Family::Sasrec, t) => {
+                return Err(err(
+                    "t_max",
+                    format!("must be 0 for family sasrec, got {t}"),
+                ))
+            }
+            (f, t) if !(1..=64).contains(&t) => {
+                return Err(err(
+                    "t_max",
+                    format!("must be in 1..=64 for family {f}, got {t}"),
+                ))
+            }
+            _ => {}
+        }
         for (field, p) in [
             ("dropout", self.dropout),
             ("attn_dropout", self.attn_dropout),
+            ("reasoning_dropout", self.reasoning_dropout),
         ] {
             if !(0.0..1.0).contains(&p) {
                 return Err(err(field, format!("must be in [0, 1), got {p}")));
@@ -217,6 +327,24 @@ impl ModelConfig {
             return Err(err(
                 "init_std",
                 format!("must be finite and ≥ 0, got {}", self.init_std),
+            ));
+        }
+        if !(self.erl_lambda.is_finite() && self.erl_lambda >= 0.0) {
+            return Err(err(
+                "erl_lambda",
+                format!("must be finite and ≥ 0, got {}", self.erl_lambda),
+            ));
+        }
+        if !(self.prl_alpha.is_finite() && self.prl_alpha > 0.0) {
+            return Err(err(
+                "prl_alpha",
+                format!("must be finite and > 0, got {}", self.prl_alpha),
+            ));
+        }
+        if !(self.prl_noise_std.is_finite() && self.prl_noise_std >= 0.0) {
+            return Err(err(
+                "prl_noise_std",
+                format!("must be finite and ≥ 0, got {}", self.prl_noise_std),
             ));
         }
         if self.n_params() > MAX_PARAMS {
@@ -252,6 +380,20 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
         assert_eq!(back, cfg);
         assert!(serde_json::from_str::<ModelConfig>(r#"{"n_items": 10, "bogus": 1}"#).is_err());
+        let erl: ModelConfig =
+            serde_json::from_str(r#"{"n_items": 10, "family": "rearec-erl", "t_max": 3}"#).unwrap();
+        assert_eq!(erl, ModelConfig::reasoning(10, Family::RearecErl, 3));
+        assert_eq!(erl.reasoning_dropout, 0.2);
+        for f in [
+            Family::Sasrec,
+            Family::RearecErl,
+            Family::RearecPrl,
+            Family::Dtrec,
+        ] {
+            let json = serde_json::to_string(&f).unwrap();
+            assert_eq!(json, format!("\"{f}\""));
+        }
+        assert!(serde_json::from_str::<Family>(r#""rearec""#).is_err());
     }
 
     #[test]
@@ -300,6 +442,36 @@ mod tests {
                 "max_len",
             ),
             (ModelConfig::sasrec(0), "n_items"),
+            (
+                ModelConfig {
+                    t_max: 2,
+                    ..ModelConfig::sasrec(5)
+                },
+                "t_max",
+            ),
+            (ModelConfig::reasoning(5, Family::RearecErl, 0), "t_max"),
+            (ModelConfig::reasoning(5, Family::Dtrec, 65), "t_max"),
+            (
+                ModelConfig {
+                    reasoning_dropout: 1.0,
+                    ..ModelConfig::reasoning(5, Family::Dtrec, 2)
+                },
+                "reasoning_dropout",
+            ),
+            (
+                ModelConfig {
+                    erl_lambda: -1.0,
+                    ..ModelConfig::reasoning(5, Family::RearecErl, 2)
+                },
+                "erl_lambda",
+            ),
+            (
+                ModelConfig {
+                    prl_alpha: 0.0,
+                    ..ModelConfig::reasoning(5, Family::RearecPrl, 2)
+                },
+                "prl_alpha",
+            ),
             (
                 ModelConfig {
                     d: 60_000,

@@ -1,5 +1,6 @@
 //! Models: the configuration, the parameter set, the optimizer, validated
-//! batches and the SASRec encoder with its full-softmax loss.
+//! batches and the SASRec encoder with its full-softmax loss, extended by
+//! the latent reasoning chain of the ReaRec/DTRec families ([`chain`]).
 //!
 //! ```
 //! use dtrec::model::{Adam, AdamConfig, ModelConfig, Sasrec, TrainBatch};
@@ -18,15 +19,34 @@
 //! let mut scores = vec![0.0; 10]; // (1, N): column j is item j + 1
 //! model.score_items(&mut scores, &h);
 //! ```
+//!
+//! A reasoning family runs T_max cached one-token steps after encoding; the
+//! same calls train it with the family's objective and encode to its
+//! prediction state; [`Model::encode_steps`] gives every state h₀ … h_T.
+//!
+//! ```
+//! use dtrec::model::{Family, ModelConfig, Sasrec, TrainBatch};
+//! let cfg = ModelConfig { max_len: 4, d: 8, inner: 16, ..ModelConfig::reasoning(10, Family::Dtrec, 2) };
+//! let model = Sasrec::new(cfg, 7).unwrap();
+//! let batch = TrainBatch::new(vec![0, 1, 2, 3, 0, 0, 4, 5], vec![3, 2], vec![4, 6], 4, 10).unwrap();
+//! let mut grads = model.params.zeros_like();
+//! assert!(model.loss_and_grad(&mut grads, &batch, 0).is_finite());
+//! assert!(grads.reason_pos.data.iter().any(|&g| g != 0.0)); // (T_max, d)
+//! let steps = model.encode_steps(batch.seqs()); // (B, T_max + 1, d)
+//! assert_eq!(steps.len(), 2 * 3 * 8);
+//! let h = model.encode_batch(batch.seqs()); // (B, d): h_T for DTRec
+//! assert_eq!(&h[..8], &steps[2 * 8..3 * 8]);
+//! ```
 
 pub mod batch;
+pub mod chain;
 pub mod config;
 pub mod optim;
 pub mod params;
 pub mod sasrec;
 
 pub use batch::{BatchError, SeqBatch, TrainBatch};
-pub use config::{ConfigError, ModelConfig};
+pub use config::{ConfigError, Family, ModelConfig};
 pub use optim::{Adam, AdamConfig};
 pub use params::Params;
-pub use sasrec::{Model, Sasrec};
+pub use sasrec::{Model, Sasrec, StateLoss, StateLossArgs};

@@ -18,7 +18,10 @@ use crate::nn::Tensor;
 /// (d), then for each block l: `blocks.l.{q,k,v,o}.{w,b}` ((d, d), (d)),
 /// `blocks.l.ln1.{gamma,beta}`, `blocks.l.ffn.ff1.{w,b}` ((d, inner),
 /// (inner)), `blocks.l.ffn.ff2.{w,b}` ((inner, d), (d)),
-/// `blocks.l.ln2.{gamma,beta}`. Linear weights are stored (d_in, d_out).
+/// `blocks.l.ln2.{gamma,beta}`, and last, only for a reasoning model
+/// (t_max > 0), `reason_pos` (T_max, d). Linear weights are stored
+/// (d_in, d_out). A SASRec parameter set (t_max = 0) therefore has exactly
+/// the tensors, names, order and init streams it had before reasoning.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Params<T> {
     /// (N+1, d) item embeddings, tied with the output scoring.
@@ -28,6 +31,9 @@ pub struct Params<T> {
     /// Input LayerNorm.
     pub ln_in: LayerNorm<T>,
     pub blocks: Vec<Block<T>>,
+    /// (T_max, d) reasoning-position embeddings R (method.md §2); (0, d) and
+    /// not visited for SASRec.
+    pub reason_pos: Tensor<T>,
 }
 
 fn linear_names<'a, T>(prefix: &str, l: &'a Linear<T>, out: &mut Vec<(String, &'a Tensor<T>)>) {
@@ -68,11 +74,13 @@ impl<T: Kernels> Params<T> {
             pos_emb: Tensor::zeros(&[cfg.max_len, d]),
             ln_in: LayerNorm::zeros(d),
             blocks: (0..cfg.n_layers).map(|_| Block::zeros(d, inner)).collect(),
+            reason_pos: Tensor::zeros(&[cfg.t_max, d]),
         }
     }
 
     /// RecBole initialisation, deterministic per `seed`: linear and embedding
-    /// weights N(0, init_std) (tensor i in visiting order uses RNG stream i),
+    /// weights and `reason_pos` N(0, init_std) (tensor i in visiting order
+    /// uses RNG stream i),
     /// padding row 0 of `item_emb` zero, biases 0, LayerNorm γ = 1, β = 0.
     pub fn init(cfg: &ModelConfig, seed: u64) -> Self {
         let mut p = Self::zeros(cfg);
@@ -80,13 +88,18 @@ impl<T: Kernels> Params<T> {
         for (stream, (name, t)) in p.tensors_mut().into_iter().enumerate() {
             if name.ends_with(".gamma") {
                 t.data.fill(T::ONE);
-            } else if name.ends_with("_emb") || name.ends_with(".w") {
+            } else if name.ends_with("_emb") || name.ends_with(".w") || name == "reason_pos" {
                 rng.fill_normal(&mut t.data, stream as u64, 0.0, cfg.init_std);
             }
         }
         let d = cfg.d;
         p.item_emb.data[..d].fill(T::ZERO);
         p
+    }
+
+    /// True when the set holds reasoning-position embeddings (t_max > 0).
+    pub fn has_reasoning(&self) -> bool {
+        !self.reason_pos.data.is_empty()
     }
 
     /// Every tensor with its name, in the fixed visiting order.
@@ -107,6 +120,9 @@ impl<T: Kernels> Params<T> {
             linear_names(&format!("blocks.{l}.ffn.ff2"), &b.ffn.ff2, &mut out);
             out.push((format!("blocks.{l}.ln2.gamma"), &b.ln2.gamma));
             out.push((format!("blocks.{l}.ln2.beta"), &b.ln2.beta));
+        }
+        if self.has_reasoning() {
+            out.push(("reason_pos".to_string(), &self.reason_pos));
         }
         out
     }
@@ -134,6 +150,9 @@ impl<T: Kernels> Params<T> {
             linear_names_mut(&format!("blocks.{l}.ffn.ff2"), &mut b.ffn.ff2, &mut out);
             out.push((format!("blocks.{l}.ln2.gamma"), &mut b.ln2.gamma));
             out.push((format!("blocks.{l}.ln2.beta"), &mut b.ln2.beta));
+        }
+        if !self.reason_pos.data.is_empty() {
+            out.push(("reason_pos".to_string(), &mut self.reason_pos));
         }
         out
     }
@@ -192,7 +211,8 @@ impl<T: Kernels> Params<T> {
         self.map(|t| Tensor::zeros(&t.shape))
     }
 
-    /// A structure-preserving map over the tensors.
+    /// A structure-preserving map over the tensors (`f` also sees an empty
+    /// `reason_pos` of a SASRec set).
     pub fn map<U>(&self, mut f: impl FnMut(&Tensor<T>) -> Tensor<U>) -> Params<U> {
         let f = &mut f;
         Params {
@@ -215,6 +235,8 @@ impl<T: Kernels> Params<T> {
                     ln2: map_ln(&b.ln2, f),
                 })
                 .collect(),
+            // f sees it even when empty (t_max = 0): shape (0, d) is kept
+            reason_pos: f(&self.reason_pos),
         }
     }
 
@@ -320,5 +342,40 @@ mod tests {
         assert!((0.01..0.03).contains(&std), "std {std}");
         let back: Params<f32> = a.cast::<f64>().cast();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn reasoning_positions_only_for_reasoning_models() {
+        let sas = Params::<f32>::init(&cfg(), 3);
+        assert!(!sas.has_reasoning());
+        assert!(sas.tensors().iter().all(|(n, _)| n != "reason_pos"));
+        let rcfg = ModelConfig {
+            family: crate::model::Family::Dtrec,
+            t_max: 3,
+            ..cfg()
+        };
+        let r = Params::<f32>::init(&rcfg, 3);
+        let names: Vec<String> = r.tensors().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names.last().unwrap(), "reason_pos");
+        assert_eq!(r.reason_pos.shape, [3, 4]);
+        assert_eq!(r.n_scalars(), rcfg.n_params());
+        // every SASRec tensor keeps its init stream and values
+        for ((na, a), (nb, b)) in sas.tensors().into_iter().zip(r.tensors()) {
+            assert_eq!((na, a), (nb, b));
+        }
+        let std = (r
+            .reason_pos
+            .data
+            .iter()
+            .map(|x| (x * x) as f64)
+            .sum::<f64>()
+            / 12.0)
+            .sqrt();
+        assert!(
+            r.reason_pos.data.iter().all(|&x| x != 0.0) && std < 0.06,
+            "{std}"
+        );
+        assert!(r.check_shapes(&rcfg).is_ok() && r.check_shapes(&cfg()).is_err());
+        assert_eq!(r.map(|t| t.clone()), r);
     }
 }

@@ -19,7 +19,8 @@ use rayon::prelude::*;
 use std::sync::Mutex;
 
 use super::batch::{BatchError, SeqBatch, TrainBatch};
-use super::config::{ConfigError, ModelConfig};
+use super::chain::{Chain, ChainLayout};
+use super::config::{ConfigError, Family, ModelConfig};
 use super::params::Params;
 use crate::kernels::rng::CounterRng;
 use crate::kernels::Kernels;
@@ -34,6 +35,34 @@ use crate::nn::item_softmax::{
 };
 use crate::nn::layernorm::LayerNormCache;
 use crate::nn::tensor::{fit, reset};
+use crate::reasoning::erl::erl_loss;
+use crate::reasoning::prl::{prl_item_loss, rcl_loss};
+
+/// What an extra training objective on the reasoning states sees, for the
+/// `rows` sequences of one chunk (see [`StateLoss`]).
+pub struct StateLossArgs<'a, T> {
+    /// (rows, T+1, d) states h₀ … h_T; row r's step t at `(r·(T+1) + t)·d`.
+    pub states: &'a [T],
+    /// (rows) dense target ids, 1 … N.
+    pub targets: &'a [u32],
+    /// (N, d) item embeddings E[1..=N].
+    pub items: &'a [T],
+    /// (rows, T+1, d) gradient w.r.t. `states`: ACCUMULATE into it (None in
+    /// forward-only calls).
+    pub dstates: Option<&'a mut [T]>,
+    /// (N, d) gradient w.r.t. `items`: accumulate into it if the objective
+    /// depends on the item table (None in forward-only calls).
+    pub ditems: Option<&'a mut [T]>,
+    /// Weight of each row's loss in the batch mean (1/B).
+    pub dloss: T,
+}
+
+/// An extra objective on the reasoning states (the hook for DTRec's HPS
+/// losses, which need the trainer's prototypes): returns the SUM over the
+/// chunk's rows of the per-row loss (f64) and, when the gradient buffers
+/// are given, accumulates `dloss ·` its gradient. Called once per chunk,
+/// possibly from several threads.
+pub type StateLoss<'f, T> = dyn Fn(StateLossArgs<'_, T>) -> f64 + Sync + 'f;
 
 /// Sequences per forward/backward chunk inside one thread: bounds activation
 /// memory (≈ 64·L rows per layer) and keeps the working set in cache.
@@ -46,6 +75,9 @@ pub struct Model<T> {
     config: ModelConfig,
     /// The parameters; public so optimizers, checkpoints and tests can reach them.
     pub params: Params<T>,
+    /// ReaRec-PRL's contrastive term (noise view) is on; see
+    /// [`set_contrastive`](Model::set_contrastive).
+    contrastive: bool,
     pool: WorkPool<T>,
 }
 
@@ -133,6 +165,17 @@ struct Work<T> {
     dh: Vec<T>,
     dy: Vec<T>,
     dx: Vec<T>,
+    /// (nb) first packed row and length of every sequence of the chunk
+    /// (empty histories included): the reasoning chain's layout.
+    seq_start: Vec<usize>,
+    seq_len: Vec<usize>,
+    /// Global index of the chunk's first sequence.
+    first: usize,
+    /// The reasoning chain (t_max > 0 only).
+    chain: Chain<T>,
+    /// (R, d) gradients the chain puts on one layer's history keys/values.
+    dk_hist: Vec<T>,
+    dv_hist: Vec<T>,
 }
 
 impl<T: Kernels> Model<T> {
@@ -151,6 +194,7 @@ impl<T: Kernels> Model<T> {
         Ok(Model {
             config,
             params,
+            contrastive: false,
             pool: WorkPool::default(),
         })
     }
@@ -168,6 +212,7 @@ impl<T: Kernels> Model<T> {
         Ok(Model {
             config,
             params,
+            contrastive: false,
             pool: WorkPool::default(),
         })
     }
@@ -176,11 +221,34 @@ impl<T: Kernels> Model<T> {
         &self.config
     }
 
+    /// Turns ReaRec-PRL's reasoning contrastive loss L_RCL on or off (off
+    /// after construction; the trainer turns it on after the warm-up epochs,
+    /// method.md §3). It only acts for family `rearec-prl` and in training
+    /// mode (a dropout seed given): a noise view of the reasoning steps
+    /// ([`chain`](super::chain)) and, per step k ≥ 1, a softmax over the dot
+    /// products of noisy vs clean states /τ with target = the same row. The
+    /// softmax runs over the rows of one chunk of [`CHUNK`] consecutive
+    /// sequences of the batch (chunk boundaries do not depend on the thread
+    /// count), so for B > CHUNK it is not over the whole batch.
+    pub fn set_contrastive(&mut self, on: bool) {
+        self.contrastive = on;
+    }
+
+    /// Whether ReaRec-PRL's contrastive loss is on.
+    pub fn contrastive(&self) -> bool {
+        self.contrastive
+    }
+
+    fn contrastive_active(&self) -> bool {
+        self.contrastive && self.config.family == Family::RearecPrl
+    }
+
     /// The same model in another scalar type.
     pub fn cast<U: Kernels>(&self) -> Model<U> {
         Model {
             config: self.config.clone(),
             params: self.params.cast(),
+            contrastive: self.contrastive,
             pool: WorkPool::default(),
         }
     }
@@ -214,10 +282,15 @@ impl<T: Kernels> Model<T> {
         work.last_rows.clear();
         work.last_ids.clear();
         work.last_seq.clear();
+        work.seq_start.clear();
+        work.seq_len.clear();
+        work.first = range.start;
         for (j, b) in range.enumerate() {
             let hist = seqs.history(b);
             let start = work.items.len();
             let len = hist.len();
+            work.seq_start.push(start);
+            work.seq_len.push(len);
             work.items.extend_from_slice(hist);
             work.positions.extend(0..len as u32);
             work.ids
@@ -339,7 +412,50 @@ impl<T: Kernels> Model<T> {
         }
     }
 
-    /// Backward of [`forward_chunk`] from dh (nb, d) in `work.dh`.
+    /// The reasoning chain after [`forward_chunk`](Self::forward_chunk):
+    /// fills `work.chain.states` (nb, T+1, d) from h₀ in `work.h`.
+    fn forward_steps(&self, work: &mut Work<T>, rng: Option<&CounterRng>) {
+        let cfg = &self.config;
+        let layout = ChainLayout {
+            first: work.first,
+            start: &work.seq_start,
+            len: &work.seq_len,
+        };
+        work.chain.forward(
+            &self.params,
+            self.dims(),
+            T::from_f64(cfg.ln_eps),
+            (cfg.dropout, cfg.attn_dropout, cfg.reasoning_dropout),
+            layout,
+            &work.h,
+            &work.blocks,
+            rng,
+            &mut work.scratch,
+        );
+    }
+
+    /// Backward of [`forward_steps`](Self::forward_steps) and then of
+    /// [`forward_chunk`](Self::forward_chunk), from `work.chain.dstates`.
+    fn backward_steps(&self, work: &mut Work<T>, grads: &mut Params<T>) {
+        let (d, s) = (self.config.d, self.config.t_max + 1);
+        let layout = ChainLayout {
+            first: work.first,
+            start: &work.seq_start,
+            len: &work.seq_len,
+        };
+        work.chain
+            .backward(&self.params, grads, self.dims(), layout, &mut work.scratch);
+        let nb = work.seq_len.len();
+        reset(&mut work.dh, nb * d);
+        for j in 0..nb {
+            work.dh[j * d..(j + 1) * d]
+                .copy_from_slice(&work.chain.dstates[j * s * d..(j * s + 1) * d]);
+        }
+        self.backward_chunk(work, grads);
+    }
+
+    /// Backward of [`forward_chunk`] from dh (nb, d) in `work.dh` (plus, for
+    /// a reasoning model, the chain's gradients on every layer's keys/values).
     fn backward_chunk(&self, work: &mut Work<T>, grads: &mut Params<T>) {
         let cfg = &self.config;
         let (d, p) = (cfg.d, &self.params);
@@ -366,17 +482,50 @@ impl<T: Kernels> Model<T> {
             } else {
                 (Queries::Rows(&work.last_rows), &work.groups_last)
             };
-            p.blocks[l].backward(
-                &mut grads.blocks[l],
-                &mut work.dx,
-                &work.dy,
-                x,
-                queries,
-                groups,
-                dims,
-                &work.blocks[l],
-                &mut work.scratch,
-            );
+            if cfg.t_max == 0 {
+                p.blocks[l].backward(
+                    &mut grads.blocks[l],
+                    &mut work.dx,
+                    &work.dy,
+                    x,
+                    queries,
+                    groups,
+                    dims,
+                    &work.blocks[l],
+                    &mut work.scratch,
+                );
+            } else {
+                // dK, dV start from what the reasoning steps put on the history
+                fit(&mut work.dk_hist, rows * d);
+                fit(&mut work.dv_hist, rows * d);
+                let layout = ChainLayout {
+                    first: work.first,
+                    start: &work.seq_start,
+                    len: &work.seq_len,
+                };
+                work.chain
+                    .history_kv_grad(l, layout, d, &mut work.dk_hist, &mut work.dv_hist);
+                p.blocks[l].backward_queries(
+                    &mut grads.blocks[l],
+                    &mut work.dx,
+                    &mut work.dk_hist,
+                    &mut work.dv_hist,
+                    &work.dy,
+                    x,
+                    queries,
+                    groups,
+                    dims,
+                    &work.blocks[l],
+                    &mut work.scratch,
+                );
+                p.blocks[l].backward_kv(
+                    &mut grads.blocks[l],
+                    &mut work.dx,
+                    &work.dk_hist,
+                    &work.dv_hist,
+                    x,
+                );
+            }
             std::mem::swap(&mut work.dx, &mut work.dy);
         }
         // x0 = Dropout(LN_in(emb))  (dy now holds dx0; reuse dx for dln)
@@ -407,6 +556,7 @@ impl<T: Kernels> Model<T> {
 
     /// Loss (sum over the chunk's rows, in f64) and, with `grads`, the
     /// backward with per-row loss weight `dloss`.
+    #[allow(clippy::too_many_arguments)]
     fn chunk_loss(
         &self,
         work: &mut Work<T>,
@@ -415,7 +565,11 @@ impl<T: Kernels> Model<T> {
         range: std::ops::Range<usize>,
         rng: Option<&CounterRng>,
         dloss: T,
+        extra: Option<&StateLoss<T>>,
     ) -> f64 {
+        if self.config.t_max > 0 || extra.is_some() {
+            return self.chunk_loss_steps(work, grads, batch, range, rng, dloss, extra);
+        }
         let d = self.config.d;
         let inv_tau = T::from_f64(1.0 / self.config.tau);
         let nb = range.len();
@@ -455,11 +609,204 @@ impl<T: Kernels> Model<T> {
         loss
     }
 
+    /// [`chunk_loss`](Self::chunk_loss) of a reasoning model: the family's
+    /// objective over the states h₀ … h_T (method.md §3).
+    #[allow(clippy::too_many_arguments)]
+    fn chunk_loss_steps(
+        &self,
+        work: &mut Work<T>,
+        grads: Option<&mut Params<T>>,
+        batch: &TrainBatch,
+        range: std::ops::Range<usize>,
+        rng: Option<&CounterRng>,
+        dloss: T,
+        extra: Option<&StateLoss<T>>,
+    ) -> f64 {
+        let cfg = &self.config;
+        let (d, t_max) = (cfg.d, cfg.t_max);
+        let s = t_max + 1;
+        let nb = range.len();
+        self.layout(work, batch.seqs(), range.clone());
+        self.forward_chunk(work, nb, rng);
+        self.forward_steps(work, rng);
+        let noisy = match rng.filter(|_| self.contrastive_active()) {
+            Some(rng) => {
+                let layout = ChainLayout {
+                    first: work.first,
+                    start: &work.seq_start,
+                    len: &work.seq_len,
+                };
+                work.chain.forward_noisy(
+                    &self.params,
+                    self.dims(),
+                    T::from_f64(cfg.ln_eps),
+                    (cfg.dropout, cfg.attn_dropout),
+                    layout,
+                    rng,
+                    cfg.prl_noise_std,
+                    &mut work.scratch,
+                );
+                true
+            }
+            None => false,
+        };
+        work.targets.clear();
+        work.targets.extend_from_slice(&batch.targets()[range]);
+        let emb = &self.params.item_emb.data;
+        let tau = T::from_f64(cfg.tau);
+        // erl_loss / prl_item_loss return the mean over the chunk's rows and
+        // scale their gradient by dloss / rows: feed them dloss·rows so every
+        // row carries weight dloss, as in the SASRec path.
+        let rows = T::from_usize(nb);
+        reset(&mut work.chain.dstates, nb * s * d);
+        let mut grads = grads;
+        let mut loss = match cfg.family {
+            Family::RearecErl | Family::RearecPrl => {
+                let (dh, di) = match grads.as_deref_mut() {
+                    Some(g) => (
+                        Some(&mut work.chain.dstates[..]),
+                        Some(&mut g.item_emb.data[d..]),
+                    ),
+                    None => (None, None),
+                };
+                let (states, items) = (&work.chain.states, &emb[d..]);
+                let total = if cfg.family == Family::RearecErl {
+                    let lambda = T::from_f64(cfg.erl_lambda);
+                    erl_loss(
+                        dh,
+                        di,
+                        states,
+                        items,
+                        &work.targets,
+                        s,
+                        d,
+                        tau,
+                        lambda,
+                        dloss * rows,
+                    )
+                    .total
+                } else {
+                    let alpha = T::from_f64(cfg.prl_alpha);
+                    prl_item_loss(
+                        dh,
+                        di,
+                        states,
+                        items,
+                        &work.targets,
+                        s,
+                        d,
+                        tau,
+                        alpha,
+                        dloss * rows,
+                    )
+                    .total
+                };
+                let mut rcl = T::ZERO;
+                if noisy {
+                    reset(&mut work.chain.dnoisy, nb * s * d);
+                    let (dn, dc) = match grads {
+                        Some(_) => (
+                            Some(&mut work.chain.dnoisy[..]),
+                            Some(&mut work.chain.dstates[..]),
+                        ),
+                        None => (None, None),
+                    };
+                    rcl = rcl_loss(
+                        dn,
+                        dc,
+                        &work.chain.noisy_states,
+                        &work.chain.states,
+                        nb,
+                        s,
+                        d,
+                        tau,
+                        dloss * rows,
+                    );
+                }
+                (total + rcl).to_f64() * nb as f64
+            }
+            // DTRec's item loss: CE of the final state (validation rules out
+            // sasrec with t_max > 0)
+            Family::Dtrec | Family::Sasrec => {
+                let inv_tau = T::from_f64(1.0 / cfg.tau);
+                reset(&mut work.h, nb * d);
+                for j in 0..nb {
+                    work.h[j * d..(j + 1) * d]
+                        .copy_from_slice(&work.chain.states[(j * s + t_max) * d..(j * s + s) * d]);
+                }
+                reset(&mut work.losses, nb);
+                item_ce_forward(
+                    &mut work.losses,
+                    &mut work.ce,
+                    &work.h,
+                    emb,
+                    &work.targets,
+                    d,
+                    inv_tau,
+                );
+                if let Some(g) = grads.as_deref_mut() {
+                    work.dlosses.clear();
+                    work.dlosses.resize(nb, dloss);
+                    reset(&mut work.dh, nb * d);
+                    item_ce_backward(
+                        &mut work.dh,
+                        &mut g.item_emb.data,
+                        &work.dlosses,
+                        &work.h,
+                        emb,
+                        &work.targets,
+                        &work.ce,
+                        d,
+                        inv_tau,
+                        &mut work.ce_scratch,
+                    );
+                    for j in 0..nb {
+                        work.chain.dstates[(j * s + t_max) * d..(j * s + s) * d]
+                            .copy_from_slice(&work.dh[j * d..(j + 1) * d]);
+                    }
+                }
+                work.losses.iter().map(|l| l.to_f64()).sum()
+            }
+        };
+        if let Some(extra) = extra {
+            let (dstates, ditems) = match grads.as_deref_mut() {
+                Some(g) => (
+                    Some(&mut work.chain.dstates[..]),
+                    Some(&mut g.item_emb.data[d..]),
+                ),
+                None => (None, None),
+            };
+            loss += extra(StateLossArgs {
+                states: &work.chain.states,
+                targets: &work.targets,
+                items: &emb[d..],
+                dstates,
+                ditems,
+                dloss,
+            });
+        }
+        if let Some(g) = grads {
+            self.backward_steps(work, g);
+        }
+        loss
+    }
+
     /// Mean cross-entropy of `batch`, forward only. `dropout_seed` = Some(s)
     /// applies the training-mode dropout masks of step seed `s` (the same
     /// masks [`loss_and_grad`](Self::loss_and_grad) uses), None evaluates
     /// without dropout. Sequential; meant for checks and validation loss.
     pub fn loss(&self, batch: &TrainBatch, dropout_seed: Option<u64>) -> f64 {
+        self.loss_extra(batch, dropout_seed, None)
+    }
+
+    /// [`loss`](Self::loss) plus the mean of an extra objective on the
+    /// states ([`StateLoss`]).
+    pub fn loss_extra(
+        &self,
+        batch: &TrainBatch,
+        dropout_seed: Option<u64>,
+        extra: Option<&StateLoss<T>>,
+    ) -> f64 {
         self.check_batch(batch.seqs());
         let rng = dropout_seed.map(CounterRng::new);
         let mut work = pop(&self.pool.works).unwrap_or_default();
@@ -473,6 +820,7 @@ impl<T: Kernels> Model<T> {
                 c0..(c0 + CHUNK).min(b),
                 rng.as_ref(),
                 T::ZERO,
+                extra,
             );
         }
         push(&self.pool.works, work);
@@ -491,6 +839,21 @@ impl<T: Kernels> Model<T> {
         batch: &TrainBatch,
         dropout_seed: Option<u64>,
     ) -> f64 {
+        self.loss_and_grad_extra(grads, batch, dropout_seed, None)
+    }
+
+    /// [`loss_and_grad_with`](Self::loss_and_grad_with) plus an extra
+    /// objective on the reasoning states (`extra`, e.g. DTRec's HPS losses
+    /// built by the trainer from its prototypes): the returned mean loss
+    /// includes it and its gradient flows through the chain and the encoder
+    /// together with the family loss's. Same determinism guarantees.
+    pub fn loss_and_grad_extra(
+        &self,
+        grads: &mut Params<T>,
+        batch: &TrainBatch,
+        dropout_seed: Option<u64>,
+        extra: Option<&StateLoss<T>>,
+    ) -> f64 {
         self.check_batch(batch.seqs());
         let b = batch.len();
         if b == 0 {
@@ -502,7 +865,15 @@ impl<T: Kernels> Model<T> {
         let parts: Vec<(f64, Params<T>)> = (0..n_parts)
             .into_par_iter()
             .map(|part| {
-                let (s, e) = (part * b / n_parts, (part + 1) * b / n_parts);
+                let (s, e) = if self.contrastive_active() {
+                    // whole chunks of CHUNK per part: the contrastive
+                    // softmax groups must not depend on the thread count
+                    let n_chunks = b.div_ceil(CHUNK);
+                    let at = |p: usize| (p * n_chunks / n_parts * CHUNK).min(b);
+                    (at(part), at(part + 1))
+                } else {
+                    (part * b / n_parts, (part + 1) * b / n_parts)
+                };
                 let mut g = pop(&self.pool.grads).unwrap_or_else(|| self.params.zeros_like());
                 g.zero_grad();
                 let mut work = pop(&self.pool.works).unwrap_or_default();
@@ -515,6 +886,7 @@ impl<T: Kernels> Model<T> {
                         c0..(c0 + CHUNK).min(e),
                         rng.as_ref(),
                         dloss,
+                        extra,
                     );
                 }
                 push(&self.pool.works, work);
@@ -543,30 +915,146 @@ impl<T: Kernels> Model<T> {
         T::from_f64(self.loss_and_grad_with(grads, batch, Some(step_seed)))
     }
 
-    /// h₀ (B, d) of a batch of histories, without dropout. Parallel over
-    /// chunks of [`CHUNK`] histories; an empty history gives the zero vector.
-    pub fn encode_batch(&self, seqs: &SeqBatch) -> Vec<T> {
+    /// Every state h₀ … h_T (B, T+1, d) of `seqs` in training mode:
+    /// `dropout_seed` = Some(s) draws the dropout masks of step seed `s`
+    /// (exactly those of [`loss_and_grad`](Self::loss_and_grad)), None
+    /// runs without dropout. Sequential. With
+    /// [`backward_states`](Self::backward_states) this is the hook for
+    /// objectives computed outside the model (e.g. DTRec's HPS losses, which
+    /// need the trainer's prototypes), and for checking stop-gradient terms.
+    pub fn states_with(&self, seqs: &SeqBatch, dropout_seed: Option<u64>) -> Vec<T> {
         self.check_batch(seqs);
-        let (b, d) = (seqs.len(), self.config.d);
-        let mut out = vec![T::ZERO; b * d];
+        let rng = dropout_seed.map(CounterRng::new);
+        let (b, width) = (seqs.len(), (self.config.t_max + 1) * self.config.d);
+        let mut out = vec![T::ZERO; b * width];
+        let mut work = pop(&self.pool.works).unwrap_or_default();
+        for c0 in (0..b).step_by(CHUNK) {
+            let range = c0..(c0 + CHUNK).min(b);
+            self.layout(&mut work, seqs, range.clone());
+            self.forward_chunk(&mut work, range.len(), rng.as_ref());
+            let chunk = &mut out[range.start * width..range.end * width];
+            if self.config.t_max > 0 {
+                self.forward_steps(&mut work, rng.as_ref());
+                chunk.copy_from_slice(&work.chain.states);
+            } else {
+                chunk.copy_from_slice(&work.h);
+            }
+        }
+        push(&self.pool.works, work);
+        out
+    }
+
+    /// Backward of [`states_with`](Self::states_with) (same `seqs` and
+    /// `dropout_seed`): from `dstates` (B, T+1, d), the gradient of some
+    /// loss w.r.t. every state, ADDS that loss's parameter gradient to
+    /// `grads`, through the whole chain and the encoder. Recomputes the
+    /// forward; sequential.
+    pub fn backward_states(
+        &self,
+        grads: &mut Params<T>,
+        seqs: &SeqBatch,
+        dropout_seed: Option<u64>,
+        dstates: &[T],
+    ) {
+        self.check_batch(seqs);
+        let rng = dropout_seed.map(CounterRng::new);
+        let (b, width) = (seqs.len(), (self.config.t_max + 1) * self.config.d);
+        assert_eq!(dstates.len(), b * width, "backward_states: dstates shape");
+        let mut work = pop(&self.pool.works).unwrap_or_default();
+        for c0 in (0..b).step_by(CHUNK) {
+            let range = c0..(c0 + CHUNK).min(b);
+            self.layout(&mut work, seqs, range.clone());
+            self.forward_chunk(&mut work, range.len(), rng.as_ref());
+            let chunk = &dstates[range.start * width..range.end * width];
+            if self.config.t_max > 0 {
+                self.forward_steps(&mut work, rng.as_ref());
+                work.chain.dstates.clear();
+                work.chain.dstates.extend_from_slice(chunk);
+                self.backward_steps(&mut work, grads);
+            } else {
+                work.dh.clear();
+                work.dh.extend_from_slice(chunk);
+                self.backward_chunk(&mut work, grads);
+            }
+        }
+        push(&self.pool.works, work);
+    }
+
+    /// The prediction state (B, d) of a batch of histories, without
+    /// dropout: h₀ for SASRec, the mean h̄ of h₀ … h_T for ReaRec-ERL, the
+    /// final h_T for ReaRec-PRL and DTRec. Parallel over chunks of [`CHUNK`]
+    /// histories; an empty history encodes to h₀ = 0 (its reasoning steps
+    /// still run, attending over the reasoning tokens only).
+    pub fn encode_batch(&self, seqs: &SeqBatch) -> Vec<T> {
+        let d = self.config.d;
+        let family = self.config.family;
+        let s = self.config.t_max + 1;
+        self.encode_chunks(seqs, d, |work, out| {
+            if s == 1 {
+                out.copy_from_slice(&work.h);
+                return;
+            }
+            let states = &work.chain.states;
+            for (j, o) in out.chunks_exact_mut(d).enumerate() {
+                let rows = &states[j * s * d..(j + 1) * s * d];
+                match family {
+                    Family::RearecErl => {
+                        o.fill(T::ZERO);
+                        let w = T::ONE / T::from_usize(s);
+                        for h in rows.chunks_exact(d) {
+                            T::axpy(o, w, h);
+                        }
+                    }
+                    _ => o.copy_from_slice(&rows[(s - 1) * d..]),
+                }
+            }
+        })
+    }
+
+    /// Every state h₀ … h_T of a batch of histories, (B, T+1, d) with
+    /// sequence b's step k at `(b·(T+1) + k)·d`, without dropout (for the
+    /// halting indicators and trajectories). For SASRec, (B, 1, d) = h₀.
+    pub fn encode_steps(&self, seqs: &SeqBatch) -> Vec<T> {
+        let s = self.config.t_max + 1;
+        self.encode_chunks(seqs, s * self.config.d, |work, out| {
+            out.copy_from_slice(if s == 1 { &work.h } else { &work.chain.states })
+        })
+    }
+
+    /// Runs the forward (encoder and chain) without dropout on chunks of
+    /// [`CHUNK`] histories, in parallel for large batches, and lets `emit`
+    /// write `width` values per history from the chunk's work.
+    fn encode_chunks(
+        &self,
+        seqs: &SeqBatch,
+        width: usize,
+        emit: impl Fn(&Work<T>, &mut [T]) + Sync,
+    ) -> Vec<T> {
+        self.check_batch(seqs);
+        let b = seqs.len();
+        let mut out = vec![T::ZERO; b * width];
         let run = |(c, chunk): (usize, &mut [T])| {
             let mut work = pop(&self.pool.works).unwrap_or_default();
-            let range = c * CHUNK..(c * CHUNK + chunk.len() / d);
+            let range = c * CHUNK..(c * CHUNK + chunk.len() / width);
             self.layout(&mut work, seqs, range.clone());
             self.forward_chunk(&mut work, range.len(), None);
-            chunk.copy_from_slice(&work.h);
+            if self.config.t_max > 0 {
+                self.forward_steps(&mut work, None);
+            }
+            emit(&work, chunk);
             push(&self.pool.works, work);
         };
         if b <= CHUNK {
-            out.chunks_mut(CHUNK * d).enumerate().for_each(run);
+            out.chunks_mut(CHUNK * width).enumerate().for_each(run);
         } else {
-            out.par_chunks_mut(CHUNK * d).enumerate().for_each(run);
+            out.par_chunks_mut(CHUNK * width).enumerate().for_each(run);
         }
         out
     }
 
-    /// h₀ (B, d) of left-padded histories `items` (B, max_len of the model)
-    /// with `lengths` (B), validated first (see [`SeqBatch::new`]).
+    /// The prediction state (B, d) ([`encode_batch`](Self::encode_batch)) of
+    /// left-padded histories `items` (B, max_len of the model) with
+    /// `lengths` (B), validated first (see [`SeqBatch::new`]).
     pub fn encode(&self, items: &[u32], lengths: &[u32]) -> Result<Vec<T>, BatchError> {
         let seqs = SeqBatch::new(
             items.to_vec(),

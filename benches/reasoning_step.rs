@@ -1,0 +1,130 @@
+//! Training steps and batch-1 encoding of the reasoning families at the
+//! issue-5 target shape: d = 64, L = 50, B = 256, N = 3,416, 2 layers,
+//! T_max = 3 (SASRec for reference), on the ambient rayon pool (set
+//! RAYON_NUM_THREADS=2 to match the target machine). Throughput in training
+//! sequences/s; batch `beauty_lengths` draws history lengths like Beauty's
+//! training prefixes (mean ≈ 8.9), `full` uses L = 50 for every history.
+//!
+//! Run: `RAYON_NUM_THREADS=2 cargo bench --bench reasoning_step`
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dtrec::kernels::rng::CounterRng;
+use dtrec::model::{Family, ModelConfig, Sasrec, TrainBatch};
+use std::hint::black_box;
+
+const B: usize = 256;
+const L: usize = 50;
+const N: usize = 3416;
+const T_MAX: usize = 3;
+
+fn batch(lengths: impl Fn(usize) -> usize, seed: u64) -> TrainBatch {
+    let rng = CounterRng::new(seed);
+    let mut items = vec![0u32; B * L];
+    let mut lens = vec![];
+    for b in 0..B {
+        let len = lengths(b);
+        for c in L - len..L {
+            items[b * L + c] = 1 + rng.below(0, (b * L + c) as u64, N as u64) as u32;
+        }
+        lens.push(len as u32);
+    }
+    let targets = (0..B)
+        .map(|b| 1 + rng.below(1, b as u64, N as u64) as u32)
+        .collect();
+    TrainBatch::new(items, lens, targets, L, N).unwrap()
+}
+
+/// (config, contrastive noise view on, label)
+fn configs() -> Vec<(ModelConfig, bool, String)> {
+    let mut out: Vec<_> = [
+        ModelConfig::sasrec(N),
+        ModelConfig::reasoning(N, Family::Dtrec, T_MAX),
+        ModelConfig::reasoning(N, Family::RearecErl, T_MAX),
+        ModelConfig::reasoning(N, Family::RearecPrl, T_MAX),
+    ]
+    .into_iter()
+    .map(|c| {
+        let label = c.family.to_string();
+        (c, false, label)
+    })
+    .collect();
+    out.push((
+        ModelConfig::reasoning(N, Family::RearecPrl, T_MAX),
+        true,
+        "rearec-prl-rcl".into(),
+    ));
+    out
+}
+
+fn train_step(c: &mut Criterion) {
+    println!(
+        "kernels: {}; rayon threads: {}",
+        dtrec::kernels::simd_path(),
+        rayon::current_num_threads()
+    );
+    let rng = CounterRng::new(9);
+    let beauty = |b: usize| (1 + (-(1.0 - rng.uniform(5, b as u64)).ln() * 7.9) as usize).min(L);
+    let batches = [
+        ("beauty_lengths", batch(beauty, 4)),
+        ("full", batch(|_| L, 3)),
+    ];
+    let mut group = c.benchmark_group("reasoning_train_step_d64_L50_B256_N3416_T3");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(B as u64));
+    for (cfg, contrastive, label) in configs() {
+        let mut model = Sasrec::new(cfg, 1).unwrap();
+        model.set_contrastive(contrastive);
+        for (name, batch) in &batches {
+            let mut grads = model.params.zeros_like();
+            let mut step = 0u64;
+            let id = format!("{label}_{name}");
+            group.bench_function(&id, |bench| {
+                bench.iter(|| {
+                    grads.zero_grad();
+                    step += 1;
+                    black_box(model.loss_and_grad(&mut grads, batch, step))
+                })
+            });
+            let t0 = std::time::Instant::now();
+            let reps = 5;
+            for s in 0..reps {
+                grads.zero_grad();
+                black_box(model.loss_and_grad(&mut grads, batch, 1000 + s));
+            }
+            let secs = t0.elapsed().as_secs_f64() / reps as f64;
+            println!(
+                "{id}: wall {:.1} ms/step = {:.0} sequences/s",
+                secs * 1e3,
+                B as f64 / secs
+            );
+        }
+    }
+    group.finish();
+}
+
+/// Batch-1 inference: encode one full-length history (encoder + T_max
+/// reasoning steps) and score all N items.
+fn encode_and_score_b1(c: &mut Criterion) {
+    let one = batch(|_| L, 5);
+    let items = &one.seqs().items()[..L];
+    let lengths = &one.seqs().lengths()[..1];
+    let mut scores = vec![0.0f32; N];
+    let mut group = c.benchmark_group("reasoning_infer_b1_d64_L50_N3416_T3");
+    for (cfg, contrastive, label) in configs() {
+        if contrastive {
+            continue; // training-only
+        }
+        let model = Sasrec::new(cfg, 1).unwrap();
+        group.bench_function(format!("{label}_encode_and_score"), |bench| {
+            bench.iter(|| {
+                let h = model.encode(items, lengths).unwrap();
+                model.score_items(&mut scores, &h);
+                black_box(scores[0])
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, train_step, encode_and_score_b1);
+criterion_main!(benches);
