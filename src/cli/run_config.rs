@@ -24,6 +24,14 @@ pub struct ConfigArgs {
     /// TOML or JSON file with `[model]` and `[train]` sections.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Model family: sasrec, rearec-erl, rearec-prl or dtrec (DTRec's HPS
+    /// and halting are not wired into training yet: it trains on the
+    /// final-step loss).
+    #[arg(long)]
+    pub family: Option<String>,
+    /// Reasoning steps T_max (0 for sasrec; 1 or more for the others).
+    #[arg(long)]
+    pub t_max: Option<usize>,
     /// Model width d.
     #[arg(long)]
     pub d: Option<usize>,
@@ -90,6 +98,8 @@ impl ConfigArgs {
                 m.insert(key.into(), v);
             }
         };
+        set(&mut model, "family", self.family.clone().map(Into::into));
+        set(&mut model, "t_max", self.t_max.map(Into::into));
         set(&mut model, "d", self.d.map(Into::into));
         set(&mut model, "n_layers", self.layers.map(Into::into));
         set(&mut model, "n_heads", self.heads.map(Into::into));

@@ -23,4 +23,6 @@ mod trainer;
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use config::TrainConfig;
 pub use evaluate::{evaluate, SampleScorer};
-pub use trainer::{finish, run, train, EpochLog, Progress, TrainError, TrainOutcome, TrainState};
+pub use trainer::{
+    finish, run, train, EpochLog, Progress, TrainError, TrainOutcome, TrainState, PRL_WARMUP_EPOCHS,
+};

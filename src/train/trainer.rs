@@ -11,11 +11,15 @@ use super::evaluate::evaluate;
 use crate::data::{BatchConfig, EpochBatches, Interactions, Split};
 use crate::eval::{EvalError, Metrics};
 use crate::kernels::rng::CounterRng;
-use crate::model::{Adam, ConfigError, ModelConfig, Params, Sasrec, TrainBatch};
+use crate::model::{Adam, ConfigError, Family, ModelConfig, Params, Sasrec, TrainBatch};
 
 /// RNG stream of the per-step dropout seeds (the shuffle uses the epoch
 /// number as its stream, the initialisation its own streams).
 const DROPOUT_SEED_STREAM: u64 = 0xD50_0001;
+
+/// ReaRec-PRL trains without its contrastive noise view for this many
+/// epochs, then with it (method.md §3).
+pub const PRL_WARMUP_EPOCHS: usize = 2;
 
 /// One finished epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -258,6 +262,9 @@ fn run_epoch(
 ) -> Result<(), TrainError> {
     let epoch = state.epoch;
     let cfg = state.model.config().clone();
+    state
+        .model
+        .set_contrastive(cfg.family == Family::RearecPrl && epoch >= PRL_WARMUP_EPOCHS);
     let batches = BatchConfig {
         batch_size: config.batch_size,
         max_len: cfg.max_len,
