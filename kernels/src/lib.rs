@@ -2,11 +2,11 @@
 //!
 //! * [`simd`]: fast `f32` kernels (SIMD through `wide`, matmul through
 //!   `matrixmultiply`);
-//! * [`reference`]: a scalar twin of every kernel, written for clarity and
+//! * [`reference`](mod@reference): a scalar twin of every kernel, written for clarity and
 //!   generic over [`Real`] (so it also serves as the `f64` implementation used
 //!   by gradient checks);
 //! * [`Kernels`]: the trait the model is written against, implemented for
-//!   `f32` by [`simd`] and for `f64` by [`reference`];
+//!   `f32` by [`simd`] and for `f64` by [`reference`](mod@reference);
 //! * [`topk`] and [`rng`]: top-K selection and a counter-based RNG.
 //!
 //! `wide` chooses its instruction set at compile time; [`simd_path`] says

@@ -75,10 +75,10 @@ pub trait Kernels: Real {
     /// max x_i (−∞ for an empty slice).
     fn max(x: &[Self]) -> Self;
 
-    /// One row: out[valid] = softmax(inp[valid]); out is 0 outside `valid`.
+    /// One row: `out[valid] = softmax(inp[valid])`; out is 0 outside `valid`.
     /// An empty `valid` gives an all-zero row, never NaN.
     fn softmax_forward(out: &mut [Self], inp: &[Self], valid: Range<usize>);
-    /// One row: dinp[valid] += out ⊙ (dout − ⟨out, dout⟩) over `valid`. O(n).
+    /// One row: `dinp[valid] += out ⊙ (dout − ⟨out, dout⟩)` over `valid`. O(n).
     fn softmax_backward(dinp: &mut [Self], dout: &[Self], out: &[Self], valid: Range<usize>);
 
     /// Rows of width d: out = (inp − mean)·rstd·γ + β, saving per-row mean and
@@ -121,7 +121,7 @@ pub trait Kernels: Real {
     /// part of the cross-entropy gradient; the caller subtracts `scale` at the
     /// target column).
     fn xent_backward_block(dlogits: &mut [Self], logits: &[Self], lse: Self, scale: Self);
-    /// Fused one-row cross-entropy: returns −log softmax(logits)[target] and,
+    /// Fused one-row cross-entropy: returns `−log softmax(logits)[target]` and,
     /// if `dlogits` is given, accumulates dloss·(softmax − onehot(target)).
     /// Walks the row in column blocks (two passes) so no temporaries scale
     /// with the row length.

@@ -34,7 +34,7 @@
 //! encoder's backward (`Chain::history_kv_grad`); du_k flows into
 //! dh_{k−1} and dR[k−1]. No stop-gradient anywhere.
 //!
-//! Noise view (ReaRec-PRL's contrastive loss, [`Chain::forward_noisy`]):
+//! Noise view (ReaRec-PRL's contrastive loss, `Chain::forward_noisy`):
 //! step k is re-run once from the clean h_{k−1} with Gaussian noise on
 //! u_k; its token attends over a private copy of the clean cache prefix
 //! plus itself. Its backward runs first and adds into the clean extended

@@ -12,7 +12,7 @@
 //! the key/counter mapping of [`CounterRng`]). The drop probability is
 //! thereby rounded to a multiple of 2⁻¹⁶ (exact for 0.5; 0.2 becomes
 //! 0.19999695) and the kept value is scaled by the exact inverse keep rate,
-//! so E[mask] = 1 exactly. One block per element made mask generation 29% of
+//! so `E[mask] = 1` exactly. One block per element made mask generation 29% of
 //! a training step; eight per block brings it to a few percent.
 
 use crate::kernels::rng::{philox4x32_10, CounterRng};
@@ -56,7 +56,7 @@ pub struct RowId {
     pub pos: u32,
 }
 
-/// mask[i] ∈ {0, 1/(1−p̂)} for the elements with global counters
+/// `mask[i] ∈ {0, 1/(1−p̂)}` for the elements with global counters
 /// `offset + i` of `stream`, where p̂ = round(p·2¹⁶)/2¹⁶ is the drop
 /// probability (see the module docs). A pure function of
 /// (rng seed, stream, offset + i): filling a range in pieces gives the same

@@ -6,7 +6,7 @@
 
 use crate::kernels::Kernels;
 
-/// out (rows, d) = item_emb[items] + pos_emb[positions].
+/// out (rows, d) = `item_emb[items] + pos_emb[positions]`.
 ///
 /// `item_emb` is (N+1, d), `pos_emb` is (P, d). Panics on an id or position
 /// out of range (callers validate batches first).
@@ -30,8 +30,8 @@ pub fn embedding_forward<T: Kernels>(
     }
 }
 
-/// Scatter-add backward: ditem_emb[items[r]] += dout[r] (skipping item 0,
-/// the padding row, which must stay untrained) and dpos_emb[positions[r]] += dout[r].
+/// Scatter-add backward: `ditem_emb[items[r]] += dout[r]` (skipping item 0,
+/// the padding row, which must stay untrained) and `dpos_emb[positions[r]] += dout[r]`.
 pub fn embedding_backward<T: Kernels>(
     ditem_emb: &mut [T],
     dpos_emb: &mut [T],

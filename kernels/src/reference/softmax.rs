@@ -13,7 +13,7 @@ pub(crate) fn check_range(valid: &Range<usize>, n: usize, who: &str) {
     );
 }
 
-/// One row (n = `inp.len()`): out[valid] = softmax(inp[valid]), out = 0
+/// One row (n = `inp.len()`): `out[valid] = softmax(inp[valid])`, out = 0
 /// outside `valid`. An empty range, or a range whose inputs are all −∞,
 /// gives zeros (never NaN). Every element of `out` is written.
 ///
@@ -48,7 +48,7 @@ pub fn softmax_forward<T: Real>(out: &mut [T], inp: &[T], valid: Range<usize>) {
     }
 }
 
-/// One row: dinp[valid] += out ⊙ (dout − ⟨out, dout⟩), the inner product
+/// One row: `dinp[valid] += out ⊙ (dout − ⟨out, dout⟩)`, the inner product
 /// taken over `valid`. Elements outside `valid` are not touched. O(n).
 ///
 /// # Panics

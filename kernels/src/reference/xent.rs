@@ -39,7 +39,7 @@ pub fn xent_backward_block<T: Real>(dlogits: &mut [T], logits: &[T], lse: T, sca
     }
 }
 
-/// Fused one-row cross-entropy: returns lse(logits) − logits[target] and, if
+/// Fused one-row cross-entropy: returns `lse(logits) − logits[target]` and, if
 /// `dlogits` is given, accumulates dloss·(softmax(logits) − onehot(target)).
 /// The twin treats the whole row as one block (two passes, no temporaries).
 ///

@@ -1,7 +1,7 @@
 //! Layer normalisation over rows of width d for `f32`, on `wide` lanes.
 //!
 //! Each row is reduced in lanes (two passes in the forward: mean, then the
-//! centred sum of squares — the textbook E[x²] − E[x]² form would cancel
+//! centred sum of squares — the textbook `E[x²] − E[x]²` form would cancel
 //! catastrophically when |mean| ≫ std). Tails shorter than a lane are loaded
 //! padded with a value that makes them contribute nothing (the mean when
 //! centring, 0 for gradients).

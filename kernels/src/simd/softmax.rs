@@ -4,7 +4,7 @@ use core::ops::Range;
 
 use super::vector::{self, exp, load, load_padded, store, store_part, Lanes, LANES};
 
-/// One row (n = `inp.len()`): out[valid] = softmax(inp[valid]), out = 0
+/// One row (n = `inp.len()`): `out[valid] = softmax(inp[valid])`, out = 0
 /// outside `valid`. An empty range, or one whose inputs are all −∞, gives
 /// zeros (never NaN). Every element of `out` is written.
 ///
@@ -67,7 +67,7 @@ pub fn softmax_forward(out: &mut [f32], inp: &[f32], valid: Range<usize>) {
     vector::scale(y, 1.0 / total);
 }
 
-/// One row: dinp[valid] += out ⊙ (dout − ⟨out, dout⟩), the inner product
+/// One row: `dinp[valid] += out ⊙ (dout − ⟨out, dout⟩)`, the inner product
 /// over `valid`; elements outside `valid` are not touched. O(n).
 ///
 /// Fused into two sweeps: (1) dinp += out ⊙ dout while the same products

@@ -1,7 +1,7 @@
 //! Vector kernels for `f32` on `wide` lanes, plus the lane helpers the other
 //! row kernels share (whole-lane and padded loads/stores, a vectorised exp).
 //!
-//! Reductions (`dot`, `sum`, `max`) keep [`ACCUMULATORS`] independent lane
+//! Reductions (`dot`, `sum`, `max`) keep `ACCUMULATORS` independent lane
 //! accumulators: that hides the add latency, and summing in 32 partial sums
 //! instead of one also shrinks the rounding error of long sums (each partial
 //! sum sees 1/32 of the terms), so they are at least as accurate as the
@@ -122,7 +122,7 @@ pub(crate) fn exp(x: Lanes) -> Lanes {
     result & keep
 }
 
-/// Σ aᵢ·bᵢ in [`ACCUMULATORS`]×[`LANES`] partial sums.
+/// Σ aᵢ·bᵢ in `ACCUMULATORS`×`LANES` partial sums.
 ///
 /// # Panics
 /// If `a.len() != b.len()`.
@@ -199,7 +199,7 @@ pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
     }
 }
 
-/// Σ xᵢ in [`ACCUMULATORS`]×[`LANES`] partial sums (0 for an empty slice).
+/// Σ xᵢ in `ACCUMULATORS`×`LANES` partial sums (0 for an empty slice).
 #[inline]
 pub fn sum(x: &[f32]) -> f32 {
     let mut acc = [Lanes::ZERO; ACCUMULATORS];

@@ -73,7 +73,7 @@ pub fn xent_backward_block(dlogits: &mut [f32], logits: &[f32], lse: f32, scale:
     }
 }
 
-/// Fused one-row cross-entropy: returns lse(logits) − logits[target] and,
+/// Fused one-row cross-entropy: returns `lse(logits) − logits[target]` and,
 /// if `dlogits` is given, accumulates dloss·(softmax(logits) −
 /// onehot(target)). Pass 1 folds [`BLOCK`]-column blocks into an online
 /// log-sum-exp; pass 2 writes the gradient block by block. No temporaries.
