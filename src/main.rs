@@ -301,10 +301,10 @@ fn quickstart(out: &Path, config: &ConfigArgs) -> Result<(), String> {
     // A short run by default, so the main job finishes in a few minutes;
     // --epochs / --patience lift it.
     if config.epochs.is_none() {
-        train.max_epochs = 6;
+        train.max_epochs = 20;
     }
     if config.patience.is_none() {
-        train.patience = 2;
+        train.patience = 3;
     }
     let (rec, _, test) = fit(&interactions, &split, model, &train, None, None)?;
     print_metrics("test (best validation epoch)", &test);

@@ -9,17 +9,13 @@
 //!   shapes (proptest);
 //! * backward accumulates; f32 agrees with f64.
 
+mod common;
+use common::{check_fd, normals};
+
 use dtrec::reasoning::erl::{erl_loss, ErlLoss};
 use dtrec_kernels::rng::CounterRng;
 use dtrec_kernels::Kernels;
 use proptest::prelude::*;
-
-fn normals(n: usize, stream: u64, seed: u64, scale: f64) -> Vec<f64> {
-    let rng = CounterRng::new(seed);
-    (0..n)
-        .map(|i| scale * rng.normal(stream, i as u64))
-        .collect()
-}
 
 fn log_softmax(h: &[f64], e: &[f64], d: usize, tau: f64) -> Vec<f64> {
     let z: Vec<f64> = e
@@ -111,34 +107,6 @@ fn identical_states_have_no_kl_and_no_kl_gradient() {
     for (a, b) in with_kl.iter().zip(&no_kl) {
         assert!((a - b).abs() < 1e-15);
     }
-}
-
-fn check_fd(
-    analytic: &[f64],
-    params: &mut [f64],
-    f: &dyn Fn(&[f64]) -> f64,
-    what: &str,
-) -> Result<(), TestCaseError> {
-    let h = 1e-6;
-    for i in 0..params.len() {
-        let orig = params[i];
-        params[i] = orig + h;
-        let up = f(params);
-        params[i] = orig - h;
-        let down = f(params);
-        params[i] = orig;
-        let fd = (up - down) / (2.0 * h);
-        // central differences: O(h²) truncation + O(ε/h) rounding ≈ 1e-10
-        prop_assert!(
-            (fd - analytic[i]).abs() <= 1e-7 * (1.0 + analytic[i].abs()),
-            "{} [{}]: fd {} analytic {}",
-            what,
-            i,
-            fd,
-            analytic[i]
-        );
-    }
-    Ok(())
 }
 
 proptest! {

@@ -9,6 +9,9 @@
 //!   cross the row-block boundary (proptest);
 //! * backward accumulates (twice → double); f32 agrees with f64.
 
+mod common;
+use common::{check_fd, normals};
+
 use dtrec::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers, ROW_BLOCK};
 use dtrec_kernels::rng::CounterRng;
 use dtrec_kernels::Kernels;
@@ -84,13 +87,6 @@ fn cluster_soft_closed_form() {
     }
 }
 
-fn normals(n: usize, stream: u64, seed: u64, scale: f64) -> Vec<f64> {
-    let rng = CounterRng::new(seed);
-    (0..n)
-        .map(|i| scale * rng.normal(stream, i as u64))
-        .collect()
-}
-
 #[test]
 fn cluster_soft_reduces_to_item_cross_entropy() {
     let (rows, n, d) = (11, 9, 4);
@@ -113,34 +109,6 @@ fn cluster_soft_reduces_to_item_cross_entropy() {
         );
         assert!((loss - expect).abs() < 1e-13, "{loss} vs {expect}");
     }
-}
-
-fn check_fd(
-    analytic: &[f64],
-    params: &mut [f64],
-    f: &dyn Fn(&[f64]) -> f64,
-    what: &str,
-) -> Result<(), TestCaseError> {
-    let h = 1e-6;
-    for i in 0..params.len() {
-        let orig = params[i];
-        params[i] = orig + h;
-        let up = f(params);
-        params[i] = orig - h;
-        let down = f(params);
-        params[i] = orig;
-        let fd = (up - down) / (2.0 * h);
-        // central differences: O(h²)·f''' + O(ε/h) ≈ 1e-10 at these scales
-        prop_assert!(
-            (fd - analytic[i]).abs() <= 1e-7 * (1.0 + analytic[i].abs()),
-            "{} [{}]: fd {} analytic {}",
-            what,
-            i,
-            fd,
-            analytic[i]
-        );
-    }
-    Ok(())
 }
 
 proptest! {

@@ -10,11 +10,13 @@
 //! * f32 and f64 agree; the batched `step_indicators` equals the per-row
 //!   functions.
 
+mod common;
+use common::normals;
+
 use dtrec::reasoning::indicators::{
     item_probabilities, jensen_shannon, normalized_entropy, relative_change, step_indicators,
     Indicators,
 };
-use dtrec_kernels::rng::CounterRng;
 use proptest::prelude::*;
 
 const LN2: f64 = std::f64::consts::LN_2;
@@ -24,13 +26,6 @@ fn softmax64(z: &[f64]) -> Vec<f64> {
     let e: Vec<f64> = z.iter().map(|&v| (v - m).exp()).collect();
     let s: f64 = e.iter().sum();
     e.iter().map(|v| v / s).collect()
-}
-
-fn normals(n: usize, stream: u64, seed: u64, scale: f64) -> Vec<f64> {
-    let rng = CounterRng::new(seed);
-    (0..n)
-        .map(|i| scale * rng.normal(stream, i as u64))
-        .collect()
 }
 
 #[test]

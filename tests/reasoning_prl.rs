@@ -9,17 +9,13 @@
 //!   differences (proptest);
 //! * backward accumulates.
 
+mod common;
+use common::{check_fd, normals};
+
 use dtrec::reasoning::prl::{prl_item_loss, rcl_loss};
 use dtrec_kernels::rng::CounterRng;
 use dtrec_kernels::Kernels;
 use proptest::prelude::*;
-
-fn normals(n: usize, stream: u64, seed: u64, scale: f64) -> Vec<f64> {
-    let rng = CounterRng::new(seed);
-    (0..n)
-        .map(|i| scale * rng.normal(stream, i as u64))
-        .collect()
-}
 
 fn ce_ref(h: &[f64], e: &[f64], d: usize, tau: f64, y: usize) -> f64 {
     let z: Vec<f64> = e
@@ -110,34 +106,6 @@ fn rcl_closed_forms() {
         rcl_loss::<f64>(None, None, &[1.0, 2.0], &[3.0, 4.0], 2, 1, 1, 1.0, 1.0),
         0.0
     );
-}
-
-fn check_fd(
-    analytic: &[f64],
-    params: &mut [f64],
-    f: &dyn Fn(&[f64]) -> f64,
-    what: &str,
-) -> Result<(), TestCaseError> {
-    let h = 1e-6;
-    for i in 0..params.len() {
-        let orig = params[i];
-        params[i] = orig + h;
-        let up = f(params);
-        params[i] = orig - h;
-        let down = f(params);
-        params[i] = orig;
-        let fd = (up - down) / (2.0 * h);
-        // central differences: O(h²) truncation + O(ε/h) rounding ≈ 1e-10
-        prop_assert!(
-            (fd - analytic[i]).abs() <= 1e-7 * (1.0 + analytic[i].abs()),
-            "{} [{}]: fd {} analytic {}",
-            what,
-            i,
-            fd,
-            analytic[i]
-        );
-    }
-    Ok(())
 }
 
 proptest! {

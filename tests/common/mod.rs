@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+#[allow(dead_code)]
 /// `path` if the dataset file exists. Otherwise the test is skipped with a
 /// message (`None`), except under `CI=true`, where a missing file fails it:
 /// CI fetches the data first, so a missing file there is a broken setup.
@@ -16,7 +17,50 @@ pub fn require_dataset(path: PathBuf, how: &str) -> Option<PathBuf> {
     None
 }
 
+#[allow(dead_code)]
 /// MovieLens-100K where `.ci/fetch-ml100k.sh` puts it (see [`require_dataset`]).
 pub fn require_ml100k() -> Option<PathBuf> {
     require_dataset(dtrec::data::ml100k_path(), "run .ci/fetch-ml100k.sh")
+}
+
+/// `n` draws of `scale`·N(0, 1) from stream `stream` of the counter-based RNG
+/// seeded with `seed` (deterministic test data).
+#[allow(dead_code)]
+pub fn normals(n: usize, stream: u64, seed: u64, scale: f64) -> Vec<f64> {
+    let rng = dtrec::kernels::rng::CounterRng::new(seed);
+    (0..n)
+        .map(|i| scale * rng.normal(stream, i as u64))
+        .collect()
+}
+
+/// Checks `analytic` against central finite differences of `f` at `params`,
+/// element by element, inside a proptest case.
+#[allow(dead_code)]
+pub fn check_fd(
+    analytic: &[f64],
+    params: &mut [f64],
+    f: &dyn Fn(&[f64]) -> f64,
+    what: &str,
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    let h = 1e-6;
+    for i in 0..params.len() {
+        let orig = params[i];
+        params[i] = orig + h;
+        let up = f(params);
+        params[i] = orig - h;
+        let down = f(params);
+        params[i] = orig;
+        let fd = (up - down) / (2.0 * h);
+        // central differences: O(h²) truncation + O(ε/h) rounding ≈ 1e-10 at
+        // these scales, far below the tolerance
+        proptest::prop_assert!(
+            (fd - analytic[i]).abs() <= 1e-7 * (1.0 + analytic[i].abs()),
+            "{} [{}]: fd {} analytic {}",
+            what,
+            i,
+            fd,
+            analytic[i]
+        );
+    }
+    Ok(())
 }
