@@ -29,3 +29,32 @@ pub mod hps;
 pub mod indicators;
 pub mod kmeans;
 pub mod prl;
+
+/// Checks the shapes shared by the per-state item losses (ERL, PRL): `hidden`
+/// and `dhidden` are (rows × states × d), `items` and `ditems` are (N × d).
+/// Returns N. Panics on a mismatch (a caller bug).
+fn check_state_shapes<T>(
+    dhidden: Option<&[T]>,
+    ditems: Option<&[T]>,
+    hidden: &[T],
+    items: &[T],
+    rows: usize,
+    states: usize,
+    d: usize,
+) -> usize {
+    assert!(d > 0 && states > 0, "d and states must be positive");
+    let n = items.len() / d;
+    assert_eq!(items.len(), n * d, "items must be N × d");
+    assert_eq!(
+        hidden.len(),
+        rows * states * d,
+        "hidden must be rows × states × d"
+    );
+    if let Some(g) = dhidden {
+        assert_eq!(g.len(), hidden.len(), "dhidden must be rows × states × d");
+    }
+    if let Some(g) = ditems {
+        assert_eq!(g.len(), n * d, "ditems must be N × d");
+    }
+    n
+}

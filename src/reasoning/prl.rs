@@ -54,20 +54,15 @@ pub fn prl_item_loss<T: Kernels>(
     dloss: T,
 ) -> PrlLoss<T> {
     let rows = targets.len();
-    assert!(d > 0 && states > 0, "d and states must be positive");
-    let n = items.len() / d;
-    assert_eq!(items.len(), n * d, "items must be N × d");
-    assert_eq!(
-        hidden.len(),
-        rows * states * d,
-        "hidden must be rows × states × d"
+    let n = super::check_state_shapes(
+        dhidden.as_deref(),
+        ditems.as_deref(),
+        hidden,
+        items,
+        rows,
+        states,
+        d,
     );
-    if let Some(g) = dhidden.as_deref() {
-        assert_eq!(g.len(), hidden.len(), "dhidden must be rows × states × d");
-    }
-    if let Some(g) = ditems.as_deref() {
-        assert_eq!(g.len(), n * d, "ditems must be N × d");
-    }
     let zero = PrlLoss {
         total: T::ZERO,
         final_ce: T::ZERO,
