@@ -4,46 +4,12 @@
 //! over small random shapes (B ≤ 3, L ≤ 5, d ≤ 8, H ∈ {1, 2}, N ≤ 11,
 //! 1–2 layers). Metric: see `dtrec::nn::gradcheck`.
 
-use dtrec::kernels::rng::CounterRng;
-use dtrec::model::{Model, ModelConfig, Params, TrainBatch};
+mod common;
+use common::{random_batch, random_params};
+
+use dtrec::model::{Model, ModelConfig, TrainBatch};
 use dtrec::nn::gradcheck::FdCheck;
 use proptest::prelude::*;
-
-/// Parameters drawn far from the N(0, 0.02) init so every nonlinearity is
-/// exercised (γ around 1, everything else N(0, 0.5)); padding row stays 0.
-fn random_params(cfg: &ModelConfig, seed: u64) -> Params<f64> {
-    let mut p = Params::<f64>::zeros(cfg);
-    let rng = CounterRng::new(seed);
-    for (k, (name, t)) in p.tensors_mut().into_iter().enumerate() {
-        let mean = if name.ends_with(".gamma") { 1.0 } else { 0.0 };
-        rng.fill_normal(&mut t.data, k as u64, mean, 0.5);
-    }
-    p.item_emb.data[..cfg.d].fill(0.0);
-    p
-}
-
-/// A random left-padded batch (lengths 0..=L, at least one non-empty).
-fn random_batch(cfg: &ModelConfig, b: usize, seed: u64) -> TrainBatch {
-    let rng = CounterRng::new(seed);
-    let l = cfg.max_len;
-    let mut items = vec![0u32; b * l];
-    let mut lengths = vec![];
-    for r in 0..b {
-        let len = if r == 0 {
-            1 + rng.below(1, 0, l as u64) as usize
-        } else {
-            rng.below(1, r as u64, l as u64 + 1) as usize
-        };
-        for c in l - len..l {
-            items[r * l + c] = 1 + rng.below(2, (r * l + c) as u64, cfg.n_items as u64) as u32;
-        }
-        lengths.push(len as u32);
-    }
-    let targets = (0..b)
-        .map(|r| 1 + rng.below(3, r as u64, cfg.n_items as u64) as u32)
-        .collect();
-    TrainBatch::new(items, lengths, targets, l, cfg.n_items).unwrap()
-}
 
 /// Checks every element of every tensor; returns the number checked.
 fn check_model(model: &mut Model<f64>, batch: &TrainBatch, seed: u64) -> Result<usize, String> {

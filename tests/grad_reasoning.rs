@@ -15,47 +15,15 @@
 //! the perturbation. Its value at the unperturbed point must equal the
 //! model's loss.
 
+mod common;
+use common::{random_batch, random_params};
+
 use dtrec::kernels::rng::CounterRng;
-use dtrec::model::{Family, Model, ModelConfig, Params, TrainBatch};
+use dtrec::model::{Family, Model, ModelConfig, TrainBatch};
 use dtrec::nn::gradcheck::FdCheck;
 use proptest::prelude::*;
 
 const FAMILIES: [Family; 3] = [Family::RearecErl, Family::RearecPrl, Family::Dtrec];
-
-/// Parameters far from the init so every nonlinearity is exercised.
-fn random_params(cfg: &ModelConfig, seed: u64) -> Params<f64> {
-    let mut p = Params::<f64>::zeros(cfg);
-    let rng = CounterRng::new(seed);
-    for (k, (name, t)) in p.tensors_mut().into_iter().enumerate() {
-        let mean = if name.ends_with(".gamma") { 1.0 } else { 0.0 };
-        rng.fill_normal(&mut t.data, k as u64, mean, 0.5);
-    }
-    p.item_emb.data[..cfg.d].fill(0.0);
-    p
-}
-
-/// A random left-padded batch (lengths 0..=L, the first non-empty).
-fn random_batch(cfg: &ModelConfig, b: usize, seed: u64) -> TrainBatch {
-    let rng = CounterRng::new(seed);
-    let l = cfg.max_len;
-    let mut items = vec![0u32; b * l];
-    let mut lengths = vec![];
-    for r in 0..b {
-        let len = if r == 0 {
-            1 + rng.below(1, 0, l as u64) as usize
-        } else {
-            rng.below(1, r as u64, l as u64 + 1) as usize
-        };
-        for c in l - len..l {
-            items[r * l + c] = 1 + rng.below(2, (r * l + c) as u64, cfg.n_items as u64) as u32;
-        }
-        lengths.push(len as u32);
-    }
-    let targets = (0..b)
-        .map(|r| 1 + rng.below(3, r as u64, cfg.n_items as u64) as u32)
-        .collect();
-    TrainBatch::new(items, lengths, targets, l, cfg.n_items).unwrap()
-}
 
 fn log_softmax(h: &[f64], e: &[f64], d: usize, tau: f64) -> Vec<f64> {
     let z: Vec<f64> = e

@@ -64,3 +64,45 @@ pub fn check_fd(
     }
     Ok(())
 }
+
+/// Parameters drawn far from the N(0, 0.02) init so every nonlinearity is
+/// exercised (γ around 1, everything else N(0, 0.5)); padding row stays 0.
+#[allow(dead_code)]
+pub fn random_params(cfg: &dtrec::model::ModelConfig, seed: u64) -> dtrec::model::Params<f64> {
+    let mut p = dtrec::model::Params::<f64>::zeros(cfg);
+    let rng = dtrec::kernels::rng::CounterRng::new(seed);
+    for (k, (name, t)) in p.tensors_mut().into_iter().enumerate() {
+        let mean = if name.ends_with(".gamma") { 1.0 } else { 0.0 };
+        rng.fill_normal(&mut t.data, k as u64, mean, 0.5);
+    }
+    p.item_emb.data[..cfg.d].fill(0.0);
+    p
+}
+
+/// A random left-padded batch (lengths 0..=L, at least one non-empty).
+#[allow(dead_code)]
+pub fn random_batch(
+    cfg: &dtrec::model::ModelConfig,
+    b: usize,
+    seed: u64,
+) -> dtrec::model::TrainBatch {
+    let rng = dtrec::kernels::rng::CounterRng::new(seed);
+    let l = cfg.max_len;
+    let mut items = vec![0u32; b * l];
+    let mut lengths = vec![];
+    for r in 0..b {
+        let len = if r == 0 {
+            1 + rng.below(1, 0, l as u64) as usize
+        } else {
+            rng.below(1, r as u64, l as u64 + 1) as usize
+        };
+        for c in l - len..l {
+            items[r * l + c] = 1 + rng.below(2, (r * l + c) as u64, cfg.n_items as u64) as u32;
+        }
+        lengths.push(len as u32);
+    }
+    let targets = (0..b)
+        .map(|r| 1 + rng.below(3, r as u64, cfg.n_items as u64) as u32)
+        .collect();
+    dtrec::model::TrainBatch::new(items, lengths, targets, l, cfg.n_items).unwrap()
+}
