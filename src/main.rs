@@ -10,8 +10,9 @@ use clap::{Parser, Subcommand};
 use cli::{ConfigArgs, DataArgs, EpochBars};
 use dtrec::data::{DatasetStats, Interactions, Split};
 use dtrec::eval::Metrics;
+use dtrec::model::HaltingPolicy;
 use dtrec::serve::{RecommendOptions, Recommender};
-use dtrec::train::{self, TrainConfig, TrainState};
+use dtrec::train::{self, TrainConfig, TrainOutcome, TrainState};
 
 #[derive(Parser)]
 #[command(
@@ -59,6 +60,9 @@ enum Command {
         /// Exclude history items from the ranking.
         #[arg(long)]
         mask_history: bool,
+        /// Run every user at full depth T_max instead of the model's halting policy.
+        #[arg(long)]
+        fixed_depth: bool,
     },
     /// Top-k next items for a history of external item ids.
     Recommend {
@@ -76,6 +80,21 @@ enum Command {
         #[arg(long)]
         skip_unknown: bool,
     },
+    /// Print one user's reasoning trajectory: per step the halting indicators, the best
+    /// prototype at each level and the top items.
+    Trajectory {
+        #[arg(long)]
+        model: PathBuf,
+        /// Item ids, oldest first, separated by spaces or commas.
+        #[arg(long)]
+        history: String,
+        /// Items listed per step.
+        #[arg(short, long, default_value_t = 5)]
+        k: usize,
+    },
+    /// Train and evaluate every family and the DTRec ablations on one dataset; write the
+    /// table to a section of RESULTS.md.
+    Experiment(Box<cli::ExperimentArgs>),
     /// Dataset statistics.
     Stats {
         #[command(flatten)]
@@ -107,7 +126,7 @@ fn run(command: Command) -> Result<(), String> {
             let split = data.split(&interactions)?;
             eprintln!("{split}");
             let (model, train) = config.resolve(interactions.num_items())?;
-            let (rec, valid, test) = fit(
+            let (rec, outcome) = fit(
                 &interactions,
                 &split,
                 model,
@@ -115,8 +134,13 @@ fn run(command: Command) -> Result<(), String> {
                 checkpoint.as_deref(),
                 report.as_deref(),
             )?;
-            print_metrics("validation (best epoch)", &valid);
-            print_metrics("test", &test);
+            print_metrics("validation (best epoch)", &outcome.valid);
+            cli::print_halting(&outcome);
+            print_metrics(
+                &format!("test (halting: {})", train.halting.rule.name()),
+                &outcome.test,
+            );
+            println!("{}", outcome.test_compute);
             rec.save(&out).map_err(|e| e.to_string())?;
             eprintln!("model written to {}", out.display());
             Ok(())
@@ -125,6 +149,7 @@ fn run(command: Command) -> Result<(), String> {
             model,
             data,
             mask_history,
+            fixed_depth,
         } => {
             let rec = Recommender::load(&model).map_err(|e| e.to_string())?;
             let interactions = load(&data)?;
@@ -139,10 +164,22 @@ fn run(command: Command) -> Result<(), String> {
             let split = data.split(&interactions)?;
             for (name, samples) in [("validation", &split.valid), ("test", &split.test)] {
                 let started = Instant::now();
-                let report =
-                    train::evaluate(rec.model(), &interactions, samples, 256, mask_history)
-                        .map_err(|e| e.to_string())?;
-                print_metrics(name, &report.metrics);
+                let policy = if fixed_depth {
+                    HaltingPolicy::Fixed
+                } else {
+                    rec.halting().clone()
+                };
+                let report = train::evaluate_policy(
+                    rec.model(),
+                    &interactions,
+                    samples,
+                    &policy,
+                    256,
+                    mask_history,
+                )
+                .map_err(|e| e.to_string())?;
+                print_metrics(name, &report.report.metrics);
+                println!("{}", report.compute);
                 eprintln!(
                     "({} samples in {:.2}s)",
                     samples.len(),
@@ -159,10 +196,7 @@ fn run(command: Command) -> Result<(), String> {
             skip_unknown,
         } => {
             let rec = Recommender::load(&model).map_err(|e| e.to_string())?;
-            let items: Vec<&str> = history
-                .split([' ', ','])
-                .filter(|s| !s.is_empty())
-                .collect();
+            let items = split_items(&history);
             let options = RecommendOptions {
                 exclude_seen: !include_seen,
                 skip_unknown,
@@ -177,6 +211,19 @@ fn run(command: Command) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Trajectory { model, history, k } => {
+            let rec = Recommender::load(&model).map_err(|e| e.to_string())?;
+            let items = split_items(&history);
+            let trajectory = rec.trajectory(&items, k).map_err(|e| e.to_string())?;
+            print!("{trajectory}");
+            Ok(())
+        }
+        Command::Experiment(args) => {
+            let table = cli::experiment(&args)?;
+            println!("{table}");
+            eprintln!("table written to {}", args.results.display());
+            Ok(())
+        }
         Command::Stats { data } => {
             let interactions = load(&data)?;
             println!("{}", data.source());
@@ -184,6 +231,11 @@ fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Item ids separated by spaces or commas.
+fn split_items(list: &str) -> Vec<&str> {
+    list.split([' ', ',']).filter(|s| !s.is_empty()).collect()
 }
 
 fn load(data: &DataArgs) -> Result<Interactions, String> {
@@ -201,16 +253,16 @@ fn print_metrics(name: &str, metrics: &Metrics) {
     println!("{name}:\n{metrics}");
 }
 
-/// Trains (resuming from `checkpoint` if it exists) and returns the best
-/// model with its validation and test metrics.
-fn fit(
+/// Runs training to its end (resuming from `checkpoint` if it exists,
+/// writing it after every epoch); returns the final state and the training
+/// configuration in force (a resumed run keeps its saved one).
+fn train_state(
     data: &Interactions,
     split: &Split,
     model: dtrec::model::ModelConfig,
     train: &TrainConfig,
     checkpoint: Option<&Path>,
-    report: Option<&Path>,
-) -> Result<(Recommender, Metrics, Metrics), String> {
+) -> Result<(TrainState, TrainConfig), String> {
     let vocab = data.item_ids()[1..].to_vec();
     let (mut state, train) = match checkpoint.filter(|p| p.exists()) {
         Some(path) => {
@@ -245,7 +297,6 @@ fn fit(
             .map_err(|e| train::TrainError::Config(e.to_string())),
         None => Ok(()),
     };
-    let started = Instant::now();
     train::run(
         &mut state,
         data,
@@ -255,6 +306,22 @@ fn fit(
         &mut save,
     )
     .map_err(|e| e.to_string())?;
+    Ok((state, train))
+}
+
+/// Trains (resuming from `checkpoint` if it exists) and returns the best
+/// model, ready to serve with its halting policy, and the run's outcome.
+fn fit(
+    data: &Interactions,
+    split: &Split,
+    model: dtrec::model::ModelConfig,
+    train: &TrainConfig,
+    checkpoint: Option<&Path>,
+    report: Option<&Path>,
+) -> Result<(Recommender, TrainOutcome), String> {
+    let vocab = data.item_ids()[1..].to_vec();
+    let started = Instant::now();
+    let (state, train) = train_state(data, split, model, train, checkpoint)?;
     let outcome = train::finish(&state, data, split, &train).map_err(|e| e.to_string())?;
     eprintln!(
         "best epoch {} of {} ({:.1}s in all)",
@@ -269,6 +336,8 @@ fn fit(
             "best_epoch": outcome.best_epoch,
             "valid": outcome.valid,
             "test": outcome.test,
+            "test_compute": outcome.test_compute,
+            "halting": outcome.halting.as_ref().map(cli::halting_json),
             "epochs": outcome.history,
         });
         dtrec::io::write_atomic(
@@ -279,8 +348,14 @@ fn fit(
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let rec = Recommender::new(outcome.model, vocab).map_err(|e| e.to_string())?;
-    Ok((rec, outcome.valid, outcome.test))
+    let mut rec = Recommender::new(outcome.model.clone(), vocab).map_err(|e| e.to_string())?;
+    if let Some(h) = &outcome.halting {
+        rec = rec.with_halting(h.policy.clone());
+    }
+    if let Some(p) = &outcome.prototypes {
+        rec = rec.with_prototypes(p.clone()).map_err(|e| e.to_string())?;
+    }
+    Ok((rec, outcome))
 }
 
 /// The README's main job: built-in data → train → test metrics → recommendations.
@@ -306,8 +381,10 @@ fn quickstart(out: &Path, config: &ConfigArgs) -> Result<(), String> {
     if config.patience.is_none() {
         train.patience = 3;
     }
-    let (rec, _, test) = fit(&interactions, &split, model, &train, None, None)?;
-    print_metrics("test (best validation epoch)", &test);
+    let (rec, outcome) = fit(&interactions, &split, model, &train, None, None)?;
+    cli::print_halting(&outcome);
+    print_metrics("test (best validation epoch)", &outcome.test);
+    println!("{}", outcome.test_compute);
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }

@@ -1,9 +1,13 @@
 //! Pieces of the command-line tool.
 
 mod data_args;
+mod experiment;
+mod halting;
 mod progress;
 mod run_config;
 
 pub use data_args::{DataArgs, FormatArg, SplitArg};
+pub use experiment::{experiment, ExperimentArgs};
+pub use halting::{halting_json, print_halting};
 pub use progress::EpochBars;
 pub use run_config::ConfigArgs;

@@ -24,11 +24,30 @@ pub struct ConfigArgs {
     /// TOML or JSON file with `[model]` and `[train]` sections.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Model family: sasrec, rearec-erl, rearec-prl or dtrec (DTRec's HPS
-    /// and halting are not wired into training yet: it trains on the
-    /// final-step loss).
+    /// Model family: sasrec, rearec-erl, rearec-prl or dtrec.
     #[arg(long)]
     pub family: Option<String>,
+    /// DTRec's process supervision: off, prototype or cluster-soft.
+    #[arg(long)]
+    pub hps: Option<String>,
+    /// λ_HPS, the weight of the step losses.
+    #[arg(long)]
+    pub lambda_hps: Option<f64>,
+    /// Re-cluster the prototypes every this many epochs.
+    #[arg(long)]
+    pub kmeans_every: Option<usize>,
+    /// Prototype hierarchy: flat or nested.
+    #[arg(long)]
+    pub hierarchy: Option<String>,
+    /// Halting rule the saved model serves with: fixed, threshold or learned.
+    #[arg(long)]
+    pub halting: Option<String>,
+    /// Threshold calibration: relative NDCG@10 tolerance of full depth.
+    #[arg(long)]
+    pub tolerance: Option<f64>,
+    /// Dropout on the reasoning inputs.
+    #[arg(long)]
+    pub reasoning_dropout: Option<f64>,
     /// Reasoning steps T_max (0 for sasrec; 1 or more for the others).
     #[arg(long)]
     pub t_max: Option<usize>,
@@ -108,6 +127,11 @@ impl ConfigArgs {
         set(&mut model, "attn_dropout", self.dropout.map(Into::into));
         set(&mut model, "max_len", self.max_len.map(Into::into));
         set(&mut model, "tau", self.tau.map(Into::into));
+        set(
+            &mut model,
+            "reasoning_dropout",
+            self.reasoning_dropout.map(Into::into),
+        );
         let model: ModelConfig = serde_json::from_value(serde_json::Value::Object(model))
             .map_err(|e| format!("model config: {e}"))?;
         model.validate().map_err(|e| e.to_string())?;
@@ -120,7 +144,33 @@ impl ConfigArgs {
         train.seed = self.seed.unwrap_or(train.seed);
         train.threads = self.threads.or(train.threads);
         train.mask_history |= self.mask_history;
+        if let Some(v) = parse_name("hps", &self.hps)? {
+            train.hps.variant = v;
+        }
+        if let Some(v) = parse_name("hierarchy", &self.hierarchy)? {
+            train.hps.layout = v;
+        }
+        if let Some(v) = parse_name("halting", &self.halting)? {
+            train.halting.rule = v;
+        }
+        train.hps.lambda = self.lambda_hps.unwrap_or(train.hps.lambda);
+        train.hps.kmeans_every = self.kmeans_every.unwrap_or(train.hps.kmeans_every);
+        train.halting.tolerance = self.tolerance.unwrap_or(train.halting.tolerance);
         train.validate()?;
         Ok((model, train))
     }
+}
+
+/// A kebab-case option value (`--flag name`) as the config enum it names.
+fn parse_name<T: serde::de::DeserializeOwned>(
+    flag: &str,
+    value: &Option<String>,
+) -> Result<Option<T>, String> {
+    value
+        .as_ref()
+        .map(|s| {
+            serde_json::from_value(serde_json::Value::String(s.clone()))
+                .map_err(|e| format!("--{flag}: {e}"))
+        })
+        .transpose()
 }

@@ -50,3 +50,5 @@ pub use config::{ConfigError, Family, ModelConfig};
 pub use optim::{Adam, AdamConfig};
 pub use params::Params;
 pub use sasrec::{Model, Sasrec, StateLoss, StateLossArgs};
+pub mod adaptive;
+pub use adaptive::{AdaptiveScores, HaltingPolicy, StepTrace};

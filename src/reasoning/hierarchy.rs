@@ -37,6 +37,13 @@ pub enum HierarchyError {
     },
     /// Refreshing with a different N, d or configuration than the build.
     RefreshMismatch,
+    /// A stored level is inconsistent (see [`Prototypes::from_levels`]).
+    BadLevel {
+        /// The level (or the level count, for a wrong number of levels).
+        level: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// A K-means run failed (non-finite embeddings, …) at `level`.
     KMeans {
         /// Level being clustered.
@@ -59,6 +66,9 @@ impl fmt::Display for HierarchyError {
                 f,
                 "hierarchy: refresh with a different item count, width or configuration"
             ),
+            HierarchyError::BadLevel { level, reason } => {
+                write!(f, "hierarchy: stored level {level}: {reason}")
+            }
             HierarchyError::KMeans { level, source } => {
                 write!(f, "hierarchy: clustering level {level}: {source}")
             }
@@ -116,7 +126,8 @@ pub fn cluster_schedule(
 }
 
 /// How the levels are clustered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum HierarchyLayout {
     /// Every level clusters the item rows independently.
     Flat,
@@ -127,7 +138,8 @@ pub enum HierarchyLayout {
 }
 
 /// Settings of the prototype hierarchy.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PrototypeConfig {
     /// Smallest cluster count k_0 (clamped to N).
     pub k_min: usize,
@@ -220,6 +232,57 @@ impl<T: Kernels> Prototypes<T> {
                 Err(e)
             }
         }
+    }
+
+    /// Rebuilds a hierarchy from stored levels (a model file or a
+    /// checkpoint), validating everything a hostile file could get wrong:
+    /// T_max + 1 levels whose cluster counts follow
+    /// [`cluster_schedule`]`(N, k_min, T_max)` (capped at N), centroids
+    /// (k × d) all finite, one cluster id < k per item.
+    pub fn from_levels(
+        config: PrototypeConfig,
+        n_items: usize,
+        d: usize,
+        levels: Vec<PrototypeLevel<T>>,
+    ) -> Result<Self, HierarchyError> {
+        let schedule = cluster_schedule(n_items, config.k_min, config.t_max)?;
+        let bad = |level: usize, reason: String| HierarchyError::BadLevel { level, reason };
+        if levels.len() != schedule.len() {
+            return Err(bad(
+                levels.len(),
+                format!("{} levels, expected {}", levels.len(), schedule.len()),
+            ));
+        }
+        for (t, (level, &k)) in levels.iter().zip(&schedule).enumerate() {
+            let k = k.min(n_items);
+            if level.k != k {
+                return Err(bad(t, format!("{} clusters, expected {k}", level.k)));
+            }
+            if Some(level.centroids.len()) != k.checked_mul(d) {
+                return Err(bad(t, format!("centroids are not {k}×{d}")));
+            }
+            if level.centroids.iter().any(|c| !c.is_finite()) {
+                return Err(bad(t, "a centroid value is not finite".into()));
+            }
+            if level.item_cluster.len() != n_items {
+                return Err(bad(
+                    t,
+                    format!(
+                        "{} item clusters for {n_items} items",
+                        level.item_cluster.len()
+                    ),
+                ));
+            }
+            if let Some(c) = level.item_cluster.iter().find(|&&c| c as usize >= k) {
+                return Err(bad(t, format!("cluster id {c} is not below k = {k}")));
+            }
+        }
+        Ok(Self {
+            config,
+            n_items,
+            d,
+            levels,
+        })
     }
 
     /// The levels, t = 0 … T_max (coarse to fine).

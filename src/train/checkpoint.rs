@@ -11,7 +11,11 @@ use super::config::TrainConfig;
 use super::trainer::{EpochLog, TrainState};
 use crate::io::{ModelFile, ModelFileError, ModelFileErrorKind, KIND_CHECKPOINT, OPTIMIZER_PREFIX};
 use crate::model::{Adam, Sasrec};
-use crate::serve::{config_from_file, params_from_file, params_to_tensors};
+use crate::reasoning::hierarchy::PrototypeConfig;
+use crate::serve::{
+    config_from_file, params_from_file, params_to_tensors, prototypes_from_file,
+    prototypes_to_tensors,
+};
 
 /// Tensor-name prefix of the best epoch's parameters.
 const BEST_PREFIX: &str = "best.";
@@ -28,6 +32,9 @@ struct Extra {
     best: Option<(usize, u64)>,
     stale_epochs: usize,
     history: Vec<EpochLog>,
+    /// Settings of the stored HPS prototypes, if any.
+    #[serde(default)]
+    prototypes: Option<PrototypeConfig>,
 }
 
 /// Writes `state` (trained with `train` on items `vocab`) to `path`
@@ -51,6 +58,9 @@ pub fn save_checkpoint(
     if let Some(best) = &state.best_params {
         tensors.extend(params_to_tensors(best, BEST_PREFIX));
     }
+    if let Some(p) = &state.prototypes {
+        tensors.extend(prototypes_to_tensors(p));
+    }
     let extra = Extra {
         train: train.clone(),
         epoch: state.epoch,
@@ -58,6 +68,7 @@ pub fn save_checkpoint(
         best: state.best.map(|(e, ndcg)| (e, ndcg.to_bits())),
         stale_epochs: state.stale_epochs,
         history: state.history.clone(),
+        prototypes: state.prototypes.as_ref().map(|p| p.config().clone()),
     };
     let config = serde_json::to_string(state.model.config()).expect("a config serializes");
     let extra = serde_json::to_string(&extra).expect("checkpoint state serializes");
@@ -101,6 +112,10 @@ pub fn load_checkpoint(
             extra.history.len()
         )));
     }
+    let prototypes = match &extra.prototypes {
+        Some(pc) => Some(prototypes_from_file(&file, pc, config.n_items, config.d).map_err(at)?),
+        None => None,
+    };
     let model = Sasrec::from_params(config, params).map_err(|e| invalid(e.to_string()))?;
     let adam = Adam {
         config: extra.train.adam(),
@@ -116,6 +131,7 @@ pub fn load_checkpoint(
         best_params,
         stale_epochs: extra.stale_epochs,
         history: extra.history,
+        prototypes,
     };
     Ok((state, extra.train, file.item_vocab))
 }

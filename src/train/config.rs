@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::halting::HaltingConfig;
+use super::hps::HpsConfig;
 use crate::model::AdamConfig;
 
 /// How a model is trained and selected. Serialized as a JSON/TOML object;
@@ -35,6 +37,11 @@ pub struct TrainConfig {
     pub mask_history: bool,
     /// Evaluate on validation every this many epochs.
     pub eval_every: usize,
+    /// DTRec's Hierarchical Process Supervision (ignored by other families).
+    pub hps: HpsConfig,
+    /// Adaptive Reasoning Halting: how the trained model picks its number
+    /// of steps at inference (reasoning families only).
+    pub halting: HaltingConfig,
 }
 
 impl Default for TrainConfig {
@@ -52,6 +59,8 @@ impl Default for TrainConfig {
             eval_batch_size: 256,
             mask_history: false,
             eval_every: 1,
+            hps: HpsConfig::default(),
+            halting: HaltingConfig::default(),
         }
     }
 }
@@ -100,6 +109,7 @@ impl TrainConfig {
         if self.threads == Some(0) {
             return Err("train config: `threads` must be at least 1".into());
         }
-        Ok(())
+        self.hps.validate()?;
+        self.halting.validate()
     }
 }

@@ -1,25 +1,52 @@
-//! Full-ranking evaluation of a model on split samples.
+//! Full-ranking evaluation of a model on split samples, with the model's
+//! halting policy and its compute accounting.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::compute::ComputeReport;
 use crate::data::{Batch, Interactions, Sample};
 use crate::eval::{BatchScorer, EvalError, EvalReport, Evaluator};
-use crate::model::{Sasrec, SeqBatch};
+use crate::model::{HaltingPolicy, Sasrec, SeqBatch};
 
 /// Scores split samples with a model: each sample's last `max_len` history
-/// items are encoded (no dropout) and ranked against all N items.
+/// items are encoded (no dropout), reasoned over under a halting policy and
+/// ranked against all N items. Records every sample's number of steps.
 pub struct SampleScorer<'a> {
     model: &'a Sasrec,
     data: &'a Interactions,
     samples: &'a [Sample],
+    policy: HaltingPolicy,
+    steps: Vec<AtomicU32>,
 }
 
 impl<'a> SampleScorer<'a> {
-    /// A scorer of `samples` (over `data`) by `model`.
+    /// A scorer of `samples` (over `data`) by `model` at fixed depth.
     pub fn new(model: &'a Sasrec, data: &'a Interactions, samples: &'a [Sample]) -> Self {
+        Self::with_policy(model, data, samples, HaltingPolicy::Fixed)
+    }
+
+    /// A scorer that halts by `policy`.
+    pub fn with_policy(
+        model: &'a Sasrec,
+        data: &'a Interactions,
+        samples: &'a [Sample],
+        policy: HaltingPolicy,
+    ) -> Self {
         SampleScorer {
             model,
             data,
             samples,
+            policy,
+            steps: samples.iter().map(|_| AtomicU32::new(0)).collect(),
         }
+    }
+
+    /// Reasoning steps run per sample (0 before it was scored).
+    pub fn steps(&self) -> Vec<u32> {
+        self.steps
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .collect()
     }
 }
 
@@ -36,13 +63,36 @@ impl BatchScorer for SampleScorer<'_> {
         // for, so validation can only fail on a caller bug.
         let seqs = SeqBatch::new(batch.items, lengths, cfg.max_len, cfg.n_items)
             .expect("split samples form a valid batch for a model sized to their data");
-        let hidden = self.model.encode_batch(&seqs);
-        self.model.score_items(out, &hidden);
+        if self.policy == HaltingPolicy::Fixed {
+            let hidden = self.model.encode_batch(&seqs);
+            self.model.score_items(out, &hidden);
+            for &i in sample_indices {
+                self.steps[i].store(cfg.t_max as u32, Ordering::Relaxed);
+            }
+        } else {
+            let scored = self.model.score_adaptive(&seqs, &self.policy);
+            out.copy_from_slice(&scored.scores);
+            for (&i, &s) in sample_indices.iter().zip(&scored.steps) {
+                self.steps[i].store(s, Ordering::Relaxed);
+            }
+        }
     }
 }
 
-/// Ranks each sample's target among all items with `model`; with
-/// `mask_history`, the sample's history items are left out of its ranking.
+/// An evaluation with its compute accounting.
+#[derive(Clone, Debug)]
+pub struct PolicyReport {
+    /// Metrics and per-sample ranks.
+    pub report: EvalReport,
+    /// Steps and FLOPs per user.
+    pub compute: ComputeReport,
+    /// Steps run per sample.
+    pub steps: Vec<u32>,
+}
+
+/// Ranks each sample's target among all items with `model` at fixed
+/// depth; with `mask_history`, the sample's history items are left out of
+/// its ranking.
 pub fn evaluate(
     model: &Sasrec,
     data: &Interactions,
@@ -50,15 +100,48 @@ pub fn evaluate(
     batch_size: usize,
     mask_history: bool,
 ) -> Result<EvalReport, EvalError> {
-    let scorer = SampleScorer::new(model, data, samples);
+    evaluate_policy(
+        model,
+        data,
+        samples,
+        &HaltingPolicy::Fixed,
+        batch_size,
+        mask_history,
+    )
+    .map(|r| r.report)
+}
+
+/// [`evaluate`] with halting by `policy`, plus the compute accounting.
+pub fn evaluate_policy(
+    model: &Sasrec,
+    data: &Interactions,
+    samples: &[Sample],
+    policy: &HaltingPolicy,
+    batch_size: usize,
+    mask_history: bool,
+) -> Result<PolicyReport, EvalError> {
+    let scorer = SampleScorer::with_policy(model, data, samples, policy.clone());
     let targets: Vec<u32> = samples.iter().map(|s| s.target(data)).collect();
     let evaluator = Evaluator {
         batch_size,
         ..Evaluator::default()
     };
-    if mask_history {
-        evaluator.evaluate_excluding(&scorer, &targets, |i| samples[i].history(data))
+    let report = if mask_history {
+        evaluator.evaluate_excluding(&scorer, &targets, |i| samples[i].history(data))?
     } else {
-        evaluator.evaluate(&scorer, &targets)
-    }
+        evaluator.evaluate(&scorer, &targets)?
+    };
+    let steps = scorer.steps();
+    let max_len = model.config().max_len;
+    let lens: Vec<usize> = samples
+        .iter()
+        .map(|s| s.history(data).len().min(max_len))
+        .collect();
+    let adaptive = *policy != HaltingPolicy::Fixed && model.config().t_max > 0;
+    let compute = ComputeReport::from_steps(model.config(), &lens, &steps, adaptive);
+    Ok(PolicyReport {
+        report,
+        compute,
+        steps,
+    })
 }

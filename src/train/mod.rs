@@ -16,13 +16,20 @@
 //! ```
 
 mod checkpoint;
+mod compute;
 mod config;
 mod evaluate;
+pub mod halting;
+pub mod hps;
 mod trainer;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use compute::ComputeReport;
 pub use config::TrainConfig;
-pub use evaluate::{evaluate, SampleScorer};
+pub use evaluate::{evaluate, evaluate_policy, PolicyReport, SampleScorer};
+pub use halting::{HaltingConfig, HaltingRule};
+pub use hps::{HpsConfig, HpsVariant};
 pub use trainer::{
-    finish, run, train, EpochLog, Progress, TrainError, TrainOutcome, TrainState, PRL_WARMUP_EPOCHS,
+    evaluate_trained, finish, run, train, EpochLog, HaltingOutcome, Progress, RuleResult,
+    TrainError, TrainOutcome, TrainState, TrainedEvaluation, PRL_WARMUP_EPOCHS,
 };

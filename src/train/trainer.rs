@@ -6,12 +6,20 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::compute::ComputeReport;
 use super::config::TrainConfig;
-use super::evaluate::evaluate;
+use super::evaluate::{evaluate, evaluate_policy};
+use super::halting::{calibrate, fit_gate, HaltingRule};
+use super::hps::{cluster_items, HpsLoss};
 use crate::data::{BatchConfig, EpochBatches, Interactions, Split};
 use crate::eval::{EvalError, Metrics};
 use crate::kernels::rng::CounterRng;
-use crate::model::{Adam, ConfigError, Family, ModelConfig, Params, Sasrec, TrainBatch};
+use crate::model::{
+    Adam, ConfigError, Family, HaltingPolicy, ModelConfig, Params, Sasrec, StateLossArgs,
+    TrainBatch,
+};
+use crate::reasoning::halting::{Calibration, LearnedGate};
+use crate::reasoning::hierarchy::{HierarchyError, Prototypes};
 
 /// RNG stream of the per-step dropout seeds (the shuffle uses the epoch
 /// number as its stream, the initialisation its own streams).
@@ -64,6 +72,10 @@ pub enum TrainError {
     Data(String),
     /// Evaluation failed.
     Eval(EvalError),
+    /// Clustering the item table into HPS prototypes failed.
+    Prototypes(HierarchyError),
+    /// The halting calibration failed.
+    Halting(String),
 }
 
 impl fmt::Display for TrainError {
@@ -72,6 +84,8 @@ impl fmt::Display for TrainError {
             TrainError::Model(e) => write!(f, "model config: {e}"),
             TrainError::Config(m) | TrainError::Data(m) => f.write_str(m),
             TrainError::Eval(e) => write!(f, "evaluation: {e}"),
+            TrainError::Prototypes(e) => write!(f, "HPS prototypes: {e}"),
+            TrainError::Halting(m) => write!(f, "halting: {m}"),
         }
     }
 }
@@ -101,6 +115,8 @@ pub struct TrainState {
     /// Epochs since the last improvement.
     pub stale_epochs: usize,
     pub history: Vec<EpochLog>,
+    /// DTRec's HPS prototype hierarchy (after the warm-up epochs).
+    pub prototypes: Option<Prototypes<f32>>,
 }
 
 impl TrainState {
@@ -116,6 +132,7 @@ impl TrainState {
             best_params: None,
             stale_epochs: 0,
             history: Vec::new(),
+            prototypes: None,
         })
     }
 
@@ -144,9 +161,41 @@ pub struct TrainOutcome {
     pub best_epoch: usize,
     /// Validation metrics of the best epoch.
     pub valid: Metrics,
-    /// Test metrics of the best model.
+    /// Test metrics of the best model, halting by the configured rule.
     pub test: Metrics,
+    /// Steps and FLOPs per test user under that rule.
+    pub test_compute: ComputeReport,
     pub history: Vec<EpochLog>,
+    /// Adaptive halting of a reasoning model (None for SASRec).
+    pub halting: Option<HaltingOutcome>,
+    /// The prototype hierarchy of the returned model's item table (reasoning
+    /// families; used to print trajectories).
+    pub prototypes: Option<Prototypes<f32>>,
+}
+
+/// What the halting stage of a finished reasoning run found.
+#[derive(Clone, Debug)]
+pub struct HaltingOutcome {
+    /// The threshold sweep on validation (its `Display` is the curve).
+    pub calibration: Calibration<f32>,
+    /// The fitted learned gate and its final BCE (× λ_ARH).
+    pub gate: LearnedGate<f32>,
+    pub gate_loss: f64,
+    /// The policy the model serves with (`TrainConfig::halting.rule`).
+    pub policy: HaltingPolicy,
+    /// Validation and test results of every rule (fixed, threshold, learned).
+    pub rules: Vec<RuleResult>,
+}
+
+/// One halting rule's validation and test results.
+#[derive(Clone, Debug)]
+pub struct RuleResult {
+    pub rule: HaltingRule,
+    pub policy: HaltingPolicy,
+    pub valid: Metrics,
+    pub valid_compute: ComputeReport,
+    pub test: Metrics,
+    pub test_compute: ComputeReport,
 }
 
 /// Trains a fresh model on `split.train`, early-stops on `split.valid` and
@@ -195,7 +244,8 @@ pub fn run(
     Ok(())
 }
 
-/// Evaluates the best model of a finished run on test.
+/// Evaluates the best model of a finished run on test (see
+/// [`evaluate_trained`]).
 pub fn finish(
     state: &TrainState,
     data: &Interactions,
@@ -210,23 +260,112 @@ pub fn finish(
         .valid
         .clone()
         .expect("the best epoch was validated");
-    let test = Threads::new(config.threads)
-        .run(|| {
-            evaluate(
-                &model,
-                data,
-                &split.test,
-                config.eval_batch_size,
-                config.mask_history,
-            )
-        })?
-        .metrics;
+    let evaluated = evaluate_trained(&model, state.prototypes.clone(), data, split, config)?;
     Ok(TrainOutcome {
         model,
         best_epoch,
         valid,
-        test,
+        test: evaluated.test,
+        test_compute: evaluated.test_compute,
         history: state.history.clone(),
+        halting: evaluated.halting,
+        prototypes: evaluated.prototypes,
+    })
+}
+
+/// What [`evaluate_trained`] found.
+#[derive(Clone, Debug)]
+pub struct TrainedEvaluation {
+    /// Test metrics under the configured halting rule.
+    pub test: Metrics,
+    /// Steps and FLOPs per test user under that rule.
+    pub test_compute: ComputeReport,
+    /// The halting stage (reasoning models).
+    pub halting: Option<HaltingOutcome>,
+    /// The hierarchy of the model's item table (reasoning models).
+    pub prototypes: Option<Prototypes<f32>>,
+}
+
+/// The evaluation stage after training, on a selected model: for a
+/// reasoning model, calibrates the halting thresholds on validation, fits
+/// the learned gate on training samples, evaluates every rule on
+/// validation and test (the configured rule's test is the result), and
+/// clusters the item table into prototypes (warm-started from `warm`, for
+/// printing trajectories). SASRec is just evaluated on test.
+pub fn evaluate_trained(
+    model: &Sasrec,
+    warm: Option<Prototypes<f32>>,
+    data: &Interactions,
+    split: &Split,
+    config: &TrainConfig,
+) -> Result<TrainedEvaluation, TrainError> {
+    let pool = Threads::new(config.threads);
+    let batch = config.eval_batch_size;
+    let mask = config.mask_history;
+    if model.config().t_max == 0 {
+        let test = pool.run(|| {
+            evaluate_policy(model, data, &split.test, &HaltingPolicy::Fixed, batch, mask)
+        })?;
+        return Ok(TrainedEvaluation {
+            test: test.report.metrics,
+            test_compute: test.compute,
+            halting: None,
+            prototypes: None,
+        });
+    }
+    let halting = pool.run(|| -> Result<HaltingOutcome, TrainError> {
+        let calibration = calibrate(model, data, &split.valid, &config.halting, batch)
+            .map_err(|e| TrainError::Halting(e.to_string()))?;
+        let (gate, gate_loss) = fit_gate(model, data, &split.train, &config.halting, batch);
+        let rules = [
+            (HaltingRule::Fixed, HaltingPolicy::Fixed),
+            (
+                HaltingRule::Threshold,
+                HaltingPolicy::Threshold(calibration.chosen_rule()),
+            ),
+            (HaltingRule::Learned, HaltingPolicy::Learned(gate)),
+        ];
+        let mut results = Vec::new();
+        for (rule, policy) in rules {
+            let v = evaluate_policy(model, data, &split.valid, &policy, batch, mask)?;
+            let t = evaluate_policy(model, data, &split.test, &policy, batch, mask)?;
+            results.push(RuleResult {
+                rule,
+                policy,
+                valid: v.report.metrics,
+                valid_compute: v.compute,
+                test: t.report.metrics,
+                test_compute: t.compute,
+            });
+        }
+        let policy = results
+            .iter()
+            .find(|r| r.rule == config.halting.rule)
+            .expect("every rule was evaluated")
+            .policy
+            .clone();
+        Ok(HaltingOutcome {
+            calibration,
+            gate,
+            gate_loss,
+            policy,
+            rules: results,
+        })
+    })?;
+    let chosen = halting
+        .rules
+        .iter()
+        .find(|r| r.rule == config.halting.rule)
+        .expect("every rule was evaluated");
+    let (test, test_compute) = (chosen.test.clone(), chosen.test_compute.clone());
+    let prototypes = pool
+        .run(|| cluster_items(warm, model, &config.hps, config.seed))
+        .map_err(TrainError::Prototypes)?;
+    Ok(TrainedEvaluation {
+        test,
+        test_compute,
+        halting: Some(halting),
+        prototypes: Some(prototypes),
     })
 }
 
@@ -265,6 +404,15 @@ fn run_epoch(
     state
         .model
         .set_contrastive(cfg.family == Family::RearecPrl && epoch >= PRL_WARMUP_EPOCHS);
+    let hps_on = cfg.family == Family::Dtrec && cfg.t_max > 0;
+    if hps_on && config.hps.refresh_due(epoch) {
+        let current = state.prototypes.take();
+        let model = &state.model;
+        let fresh = pool
+            .run(|| cluster_items(current, model, &config.hps, config.seed))
+            .map_err(TrainError::Prototypes)?;
+        state.prototypes = Some(fresh);
+    }
     let batches = BatchConfig {
         batch_size: config.batch_size,
         max_len: cfg.max_len,
@@ -282,6 +430,11 @@ fn run_epoch(
     let mut grads = state.model.params.zeros_like();
     let (mut loss_sum, mut seen) = (0.0f64, 0usize);
     let start = Instant::now();
+    let hps = state
+        .prototypes
+        .as_ref()
+        .filter(|_| hps_on)
+        .map(|p| HpsLoss::new(p, &state.model, &config.hps));
     let iter = EpochBatches::new(data, &split.train, &batches, epoch as u64)
         .map_err(|e| TrainError::Data(e.to_string()))?;
     for (step, batch) in iter.enumerate() {
@@ -298,7 +451,15 @@ fn run_epoch(
         let step_seed = rng.bits(DROPOUT_SEED_STREAM, ((epoch as u64) << 32) | step as u64);
         grads.zero_grad();
         let model = &state.model;
-        let loss = pool.run(|| model.loss_and_grad(&mut grads, &batch, step_seed)) as f64;
+        let loss = match &hps {
+            Some(hps) => {
+                let extra = |args: StateLossArgs<'_, f32>| hps.eval(args);
+                pool.run(|| {
+                    model.loss_and_grad_extra(&mut grads, &batch, Some(step_seed), Some(&extra))
+                })
+            }
+            None => pool.run(|| model.loss_and_grad(&mut grads, &batch, step_seed)) as f64,
+        };
         state.adam.step(&mut state.model.params, &mut grads);
         loss_sum += loss * rows as f64;
         seen += rows;

@@ -21,7 +21,15 @@ use std::path::Path;
 
 use crate::eval::{self, BatchScorer, ItemVocab, Recommendation};
 use crate::io::{ModelFile, ModelFileError, ModelFileErrorKind, NamedTensor, KIND_MODEL};
-use crate::model::{ModelConfig, Params, Sasrec, SeqBatch};
+use crate::model::{HaltingPolicy, ModelConfig, Params, Sasrec, SeqBatch};
+use crate::reasoning::hierarchy::Prototypes;
+
+mod stored;
+mod trajectory;
+pub use stored::{
+    prototypes_from_file, prototypes_to_tensors, ModelExtra, StoredHalting, PROTOTYPES_PREFIX,
+};
+pub use trajectory::{Trajectory, TrajectoryStep};
 
 /// The model's tensors as named file tensors (prefixed by `prefix`).
 pub fn params_to_tensors(params: &Params<f32>, prefix: &str) -> Vec<NamedTensor> {
@@ -123,11 +131,15 @@ impl Default for RecommendOptions {
 /// Users per scoring batch in [`Recommender::recommend_batch`].
 const SERVE_BATCH: usize = 64;
 
-/// A model ready to serve: parameters plus the external item ids.
+/// A model ready to serve: parameters plus the external item ids, the
+/// halting policy of a reasoning model and (optionally) its prototype
+/// hierarchy (for printing reasoning trajectories).
 #[derive(Clone, Debug)]
 pub struct Recommender {
     model: Sasrec,
     vocab: ItemVocab,
+    halting: HaltingPolicy,
+    prototypes: Option<Prototypes<f32>>,
 }
 
 impl Recommender {
@@ -142,7 +154,49 @@ impl Recommender {
             }
             .into());
         }
-        Ok(Recommender { model, vocab })
+        Ok(Recommender {
+            model,
+            vocab,
+            halting: HaltingPolicy::Fixed,
+            prototypes: None,
+        })
+    }
+
+    /// Serves with `policy` (reasoning models; SASRec ignores it).
+    pub fn with_halting(mut self, policy: HaltingPolicy) -> Self {
+        self.halting = policy;
+        self
+    }
+
+    /// Attaches the prototype hierarchy of the model's item table. Fails if
+    /// it was built for another N or d.
+    pub fn with_prototypes(mut self, prototypes: Prototypes<f32>) -> Result<Self, ServeError> {
+        let cfg = self.model.config();
+        if prototypes.n_items() != cfg.n_items || prototypes.d() != cfg.d {
+            return Err(ModelFileError::new(ModelFileErrorKind::InvalidField {
+                field: "prototypes",
+                reason: format!(
+                    "built for {} items of width {}, the model has {} of width {}",
+                    prototypes.n_items(),
+                    prototypes.d(),
+                    cfg.n_items,
+                    cfg.d
+                ),
+            })
+            .into());
+        }
+        self.prototypes = Some(prototypes);
+        Ok(self)
+    }
+
+    /// The halting policy.
+    pub fn halting(&self) -> &HaltingPolicy {
+        &self.halting
+    }
+
+    /// The prototype hierarchy, if stored.
+    pub fn prototypes(&self) -> Option<&Prototypes<f32>> {
+        self.prototypes.as_ref()
     }
 
     /// Loads and validates a model file (see [`crate::io`]): every tensor's
@@ -160,8 +214,18 @@ impl Recommender {
     pub fn from_file(file: &ModelFile) -> Result<Self, ServeError> {
         file.expect_kind(KIND_MODEL)?;
         let config = config_from_file(file)?;
+        let invalid = |field: &'static str, reason: String| {
+            ModelFileError::new(ModelFileErrorKind::InvalidField { field, reason })
+        };
+        let extra: ModelExtra =
+            serde_json::from_str(&file.extra_json).map_err(|e| invalid("extra", e.to_string()))?;
         let params = params_from_file(file, &config, "")?;
-        let expected = params.tensors().len();
+        let prototypes = match &extra.prototypes {
+            Some(pc) => Some(prototypes_from_file(file, pc, config.n_items, config.d)?),
+            None => None,
+        };
+        let expected =
+            params.tensors().len() + prototypes.as_ref().map_or(0, |p| 2 * p.levels().len());
         if file.tensors.len() != expected {
             let reason = format!(
                 "{} tensors where the model has {expected}",
@@ -169,25 +233,37 @@ impl Recommender {
             );
             return Err(ModelFileError::new(ModelFileErrorKind::Container { reason }).into());
         }
-        let model = Sasrec::from_params(config, params).map_err(|e| {
-            ModelFileError::new(ModelFileErrorKind::InvalidField {
-                field: "config",
-                reason: e.to_string(),
-            })
-        })?;
-        Self::new(model, file.item_vocab.clone())
+        let model =
+            Sasrec::from_params(config, params).map_err(|e| invalid("config", e.to_string()))?;
+        let halting = match &extra.halting {
+            Some(h) => h.to_policy().map_err(|r| invalid("extra", r))?,
+            None => HaltingPolicy::Fixed,
+        };
+        let mut rec = Self::new(model, file.item_vocab.clone())?.with_halting(halting);
+        if let Some(p) = prototypes {
+            rec = rec.with_prototypes(p)?;
+        }
+        Ok(rec)
     }
 
     /// The model file of this recommender.
     pub fn to_file(&self) -> ModelFile {
         let config = serde_json::to_string(self.model.config()).expect("a config serializes");
         let vocab = self.vocab.external_ids().to_vec();
+        let extra = ModelExtra {
+            halting: Some(StoredHalting::from_policy(&self.halting)),
+            prototypes: self.prototypes.as_ref().map(|p| p.config().clone()),
+        };
+        let mut tensors = params_to_tensors(&self.model.params, "");
+        if let Some(p) = &self.prototypes {
+            tensors.extend(prototypes_to_tensors(p));
+        }
         ModelFile::new(
             KIND_MODEL,
             config,
             vocab,
-            "{}",
-            params_to_tensors(&self.model.params, ""),
+            serde_json::to_string(&extra).expect("the extra part serializes"),
+            tensors,
         )
     }
 
@@ -248,6 +324,7 @@ impl Recommender {
         let scorer = HistoryScorer {
             model: &self.model,
             histories: &dense,
+            halting: &self.halting,
         };
         let exclude = |u: usize| {
             if options.exclude_seen {
@@ -271,6 +348,7 @@ impl Recommender {
 struct HistoryScorer<'a> {
     model: &'a Sasrec,
     histories: &'a [Vec<u32>],
+    halting: &'a HaltingPolicy,
 }
 
 impl BatchScorer for HistoryScorer<'_> {
@@ -291,7 +369,11 @@ impl BatchScorer for HistoryScorer<'_> {
         }
         let seqs = SeqBatch::new(items, lengths, l, cfg.n_items)
             .expect("dense ids come from the vocabulary");
-        let hidden = self.model.encode_batch(&seqs);
-        self.model.score_items(out, &hidden);
+        if *self.halting == HaltingPolicy::Fixed || cfg.t_max == 0 {
+            let hidden = self.model.encode_batch(&seqs);
+            self.model.score_items(out, &hidden);
+        } else {
+            out.copy_from_slice(&self.model.score_adaptive(&seqs, self.halting).scores);
+        }
     }
 }

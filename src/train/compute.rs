@@ -1,0 +1,156 @@
+//! Compute accounting of an evaluation run (method.md §4): average
+//! reasoning steps and FLOPs per user, split into encoding, reasoning
+//! steps, halting indicators and item scoring, next to what fixed depth
+//! T_max would cost on the same users (see [`crate::reasoning::flops`] for
+//! the counting conventions).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::ModelConfig;
+use crate::reasoning::flops::{FlopCounts, FlopDims};
+
+/// Per-user averages of one evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComputeReport {
+    /// Users (samples) counted.
+    pub users: u64,
+    /// T_max of the model.
+    pub t_max: usize,
+    /// Whether the halting indicators ran (an adaptive policy).
+    pub adaptive: bool,
+    /// Mean reasoning steps run.
+    pub avg_steps: f64,
+    /// Users per number of steps run (entry t = users that ran t steps).
+    pub steps_histogram: Vec<u64>,
+    /// Mean FLOPs of encoding the history.
+    pub encoder_flops: f64,
+    /// Mean FLOPs of the reasoning steps run.
+    pub reasoning_flops: f64,
+    /// Mean FLOPs of the halting indicators (0 at fixed depth).
+    pub indicator_flops: f64,
+    /// Mean FLOPs of scoring all items (0 when the last indicator step's
+    /// logits are the scores).
+    pub scoring_flops: f64,
+    /// Mean FLOPs of the reasoning steps at fixed depth T_max.
+    pub fixed_reasoning_flops: f64,
+    /// Mean total FLOPs at fixed depth T_max (encoder + T_max steps + scoring).
+    pub fixed_total_flops: f64,
+}
+
+impl ComputeReport {
+    /// Mean total FLOPs per user.
+    pub fn total_flops(&self) -> f64 {
+        self.encoder_flops + self.reasoning_flops + self.indicator_flops + self.scoring_flops
+    }
+
+    /// Reasoning FLOPs relative to fixed depth (1 for SASRec, which has none).
+    pub fn relative_reasoning(&self) -> f64 {
+        if self.fixed_reasoning_flops > 0.0 {
+            self.reasoning_flops / self.fixed_reasoning_flops
+        } else {
+            1.0
+        }
+    }
+
+    /// Total FLOPs relative to fixed depth.
+    pub fn relative_total(&self) -> f64 {
+        self.total_flops() / self.fixed_total_flops
+    }
+
+    /// Accounts `steps[i]` reasoning steps for a user with valid history
+    /// length `history_lens[i]` (already capped at max_len). Panics if the
+    /// slices differ in length or the model dimensions are invalid (a model
+    /// that was built has valid ones).
+    pub fn from_steps(
+        config: &ModelConfig,
+        history_lens: &[usize],
+        steps: &[u32],
+        adaptive: bool,
+    ) -> Self {
+        assert_eq!(history_lens.len(), steps.len(), "one step count per user");
+        let t_max = config.t_max;
+        let mut counts: BTreeMap<usize, FlopCounts> = BTreeMap::new();
+        let mut out = ComputeReport {
+            users: steps.len() as u64,
+            t_max,
+            adaptive,
+            avg_steps: 0.0,
+            steps_histogram: vec![0; t_max + 1],
+            encoder_flops: 0.0,
+            reasoning_flops: 0.0,
+            indicator_flops: 0.0,
+            scoring_flops: 0.0,
+            fixed_reasoning_flops: 0.0,
+            fixed_total_flops: 0.0,
+        };
+        for (&len, &s) in history_lens.iter().zip(steps) {
+            let c = counts.entry(len).or_insert_with(|| {
+                FlopCounts::new(&FlopDims {
+                    d: config.d as u64,
+                    inner: config.inner as u64,
+                    n_layers: config.n_layers as u64,
+                    n_heads: config.n_heads as u64,
+                    seq_len: len as u64,
+                    n_items: config.n_items as u64,
+                    t_max: t_max as u64,
+                })
+                .expect("a built model has valid dimensions")
+            });
+            let s = (s as usize).min(t_max);
+            out.steps_histogram[s] += 1;
+            out.avg_steps += s as f64;
+            out.encoder_flops += c.encoder as f64;
+            out.reasoning_flops += c.reasoning(s) as f64;
+            if adaptive && s > 0 {
+                // the halting step's logits are the scores
+                out.indicator_flops += (c.indicator_setup + c.indicator_step * s as u64) as f64;
+            } else {
+                out.scoring_flops += c.scoring as f64;
+            }
+            out.fixed_reasoning_flops += c.reasoning(t_max) as f64;
+            out.fixed_total_flops += c.fixed_depth(t_max) as f64;
+        }
+        let n = (steps.len() as f64).max(1.0);
+        for x in [
+            &mut out.avg_steps,
+            &mut out.encoder_flops,
+            &mut out.reasoning_flops,
+            &mut out.indicator_flops,
+            &mut out.scoring_flops,
+            &mut out.fixed_reasoning_flops,
+            &mut out.fixed_total_flops,
+        ] {
+            *x /= n;
+        }
+        out
+    }
+}
+
+impl fmt::Display for ComputeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = |x: f64| x / 1e6;
+        writeln!(
+            f,
+            "compute per user: {:.3} of {} reasoning steps on average (users per steps: {:?})",
+            self.avg_steps, self.t_max, self.steps_histogram
+        )?;
+        writeln!(
+            f,
+            "  MFLOPs: encoder {:.3}, reasoning {:.3}, indicators {:.3}, scoring {:.3}, total {:.3}",
+            m(self.encoder_flops),
+            m(self.reasoning_flops),
+            m(self.indicator_flops),
+            m(self.scoring_flops),
+            m(self.total_flops())
+        )?;
+        write!(
+            f,
+            "  vs fixed depth: reasoning {:.1}%, total {:.1}%",
+            100.0 * self.relative_reasoning(),
+            100.0 * self.relative_total()
+        )
+    }
+}

@@ -1,0 +1,276 @@
+//! DTRec's Hierarchical Process Supervision in the training loop
+//! (method.md §3): the prototype hierarchy is (re)clustered from the item
+//! table on a schedule, and each reasoning step t < T_max gets a
+//! coarse-to-fine target from it.
+//!
+//! Schedule. Epochs `0 … warmup_epochs − 1` train on the final-step item
+//! loss alone; from epoch `warmup_epochs` on, the hierarchy is rebuilt at the
+//! start of every `kmeans_every`-th epoch (K-means++ seeded from the run's
+//! seed the first time, warm-started from the previous centroids after), on
+//! the detached rows E[1..N] of the current model.
+//!
+//! Loss. With states h₀ … h_T of a row and its target y,
+//! L_HPS = (1/T_max)·Σ_{t<T_max} L_t and the model's loss gains λ_HPS·L_HPS:
+//! * `prototype`: L_t = CE(⟨h_t, c_i^{(t)}⟩/τ_p, cluster of y at level t);
+//! * `cluster-soft`: L_t = CE over items against ε·onehot(y) + (1 − ε)·
+//!   uniform(items in y's level-t cluster).
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Sasrec, StateLossArgs};
+use crate::reasoning::hierarchy::{HierarchyError, HierarchyLayout, PrototypeConfig, Prototypes};
+use crate::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers};
+
+/// Which HPS loss DTRec trains with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HpsVariant {
+    /// No process supervision: the final-step item loss only (an ablation).
+    Off,
+    /// CE over the level-t prototypes (method.md (a)).
+    #[default]
+    Prototype,
+    /// CE over items with a soft target spread over y's cluster (method.md (b)).
+    ClusterSoft,
+}
+
+impl HpsVariant {
+    /// The config spelling (`off`, `prototype`, `cluster-soft`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HpsVariant::Off => "off",
+            HpsVariant::Prototype => "prototype",
+            HpsVariant::ClusterSoft => "cluster-soft",
+        }
+    }
+}
+
+/// HPS settings (used by the `dtrec` family only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HpsConfig {
+    /// The loss variant, or `off`.
+    pub variant: HpsVariant,
+    /// λ_HPS, the weight of the mean step loss.
+    pub lambda: f64,
+    /// Epochs of plain final-step training before the first clustering.
+    pub warmup_epochs: usize,
+    /// Re-cluster every this many epochs after the warm-up.
+    pub kmeans_every: usize,
+    /// Cluster count k₀ of the coarsest level.
+    pub k_min: usize,
+    /// Flat (every level clusters the items) or nested (each level clusters
+    /// the finer level's centroids).
+    pub layout: HierarchyLayout,
+    /// Lloyd iterations per level and refresh.
+    pub kmeans_iters: usize,
+    /// Prototype temperature τ_p; `None` uses the model's τ.
+    pub tau_p: Option<f64>,
+    /// `cluster-soft`: weight ε of the target item itself in the soft target.
+    pub epsilon: f64,
+}
+
+impl Default for HpsConfig {
+    fn default() -> Self {
+        let proto = PrototypeConfig::new(1, 0);
+        HpsConfig {
+            variant: HpsVariant::default(),
+            lambda: 1.0,
+            warmup_epochs: 1,
+            kmeans_every: 1,
+            k_min: proto.k_min,
+            layout: proto.layout,
+            kmeans_iters: proto.kmeans_iters,
+            tau_p: None,
+            epsilon: 0.1,
+        }
+    }
+}
+
+impl HpsConfig {
+    /// Checks the settings, naming the first bad field.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |field: &str, why: String| Err(format!("train config: `hps.{field}` {why}"));
+        if !(self.lambda.is_finite() && self.lambda >= 0.0) {
+            return bad("lambda", format!("must be ≥ 0, got {}", self.lambda));
+        }
+        if self.kmeans_every == 0 {
+            return bad("kmeans_every", "must be at least 1".into());
+        }
+        if self.k_min == 0 {
+            return bad("k_min", "must be at least 1".into());
+        }
+        if self.kmeans_iters == 0 {
+            return bad("kmeans_iters", "must be at least 1".into());
+        }
+        if let Some(t) = self.tau_p {
+            if !(t.is_finite() && t > 0.0) {
+                return bad("tau_p", format!("must be positive, got {t}"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.epsilon) {
+            return bad(
+                "epsilon",
+                format!("must be in [0, 1], got {}", self.epsilon),
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether the hierarchy is (re)built at the start of `epoch`.
+    pub fn refresh_due(&self, epoch: usize) -> bool {
+        self.variant != HpsVariant::Off
+            && epoch >= self.warmup_epochs
+            && (epoch - self.warmup_epochs) % self.kmeans_every == 0
+    }
+
+    /// The hierarchy settings for a model with `t_max` steps, seeded by `seed`.
+    pub fn prototype_config(&self, t_max: usize, seed: u64) -> PrototypeConfig {
+        PrototypeConfig {
+            k_min: self.k_min,
+            t_max,
+            layout: self.layout,
+            kmeans_iters: self.kmeans_iters,
+            seed,
+            parallel: true,
+        }
+    }
+}
+
+/// RNG seed offset of the K-means seeding (kept apart from the other streams).
+const KMEANS_SEED_OFFSET: u64 = 0x4B4D_0000;
+
+/// Builds (or, when `current` holds a hierarchy, warm-refreshes) the
+/// prototypes from the model's item rows E[1..N].
+pub fn cluster_items(
+    current: Option<Prototypes<f32>>,
+    model: &Sasrec,
+    config: &HpsConfig,
+    seed: u64,
+) -> Result<Prototypes<f32>, HierarchyError> {
+    let cfg = model.config();
+    let (n, d) = (cfg.n_items, cfg.d);
+    let rows = &model.params.item_emb.data[d..];
+    match current {
+        Some(mut p) => {
+            p.refresh(rows, n, d)?;
+            Ok(p)
+        }
+        None => {
+            let pc = config.prototype_config(cfg.t_max, seed.wrapping_add(KMEANS_SEED_OFFSET));
+            Prototypes::build(rows, n, d, &pc)
+        }
+    }
+}
+
+/// The HPS objective of one training step, over fixed prototypes.
+pub struct HpsLoss<'a> {
+    prototypes: &'a Prototypes<f32>,
+    /// Per level t < T_max, the clusters' members (`cluster-soft` only).
+    members: Vec<ClusterMembers>,
+    variant: HpsVariant,
+    lambda: f32,
+    t_max: usize,
+    d: usize,
+    tau: f32,
+    tau_p: f32,
+    epsilon: f32,
+}
+
+impl<'a> HpsLoss<'a> {
+    /// The objective of `config` for `model` over `prototypes` (built for
+    /// the model's N, d and T_max).
+    pub fn new(prototypes: &'a Prototypes<f32>, model: &Sasrec, config: &HpsConfig) -> Self {
+        let cfg = model.config();
+        let members = match config.variant {
+            HpsVariant::ClusterSoft => prototypes.levels()[..cfg.t_max]
+                .iter()
+                .map(|l| ClusterMembers::new(&l.item_cluster, l.k))
+                .collect(),
+            _ => Vec::new(),
+        };
+        HpsLoss {
+            prototypes,
+            members,
+            variant: config.variant,
+            lambda: config.lambda as f32,
+            t_max: cfg.t_max,
+            d: cfg.d,
+            tau: cfg.tau as f32,
+            tau_p: config.tau_p.unwrap_or(cfg.tau) as f32,
+            epsilon: config.epsilon as f32,
+        }
+    }
+
+    /// λ_HPS · Σ_rows L_HPS of one chunk, accumulating its gradient (see
+    /// [`crate::model::StateLoss`]).
+    pub fn eval(&self, args: StateLossArgs<'_, f32>) -> f64 {
+        let StateLossArgs {
+            states,
+            targets,
+            items,
+            mut dstates,
+            mut ditems,
+            dloss,
+        } = args;
+        let (d, s, rows) = (self.d, self.t_max + 1, targets.len());
+        if rows == 0 || self.t_max == 0 || self.variant == HpsVariant::Off {
+            return 0.0;
+        }
+        // the step losses are means over the chunk: weight each row by dloss
+        let weight = self.lambda / self.t_max as f32;
+        let dmean = dloss * weight * rows as f32;
+        let mut hidden = vec![0.0f32; rows * d];
+        let mut dhidden = vec![0.0f32; rows * d];
+        let mut total = 0.0f64;
+        for t in 0..self.t_max {
+            for (r, h) in hidden.chunks_exact_mut(d).enumerate() {
+                h.copy_from_slice(&states[(r * s + t) * d..(r * s + t + 1) * d]);
+            }
+            dhidden.fill(0.0);
+            let dh = dstates.is_some().then_some(&mut dhidden[..]);
+            let mean = match self.variant {
+                HpsVariant::Prototype => {
+                    let level = &self.prototypes.levels()[t];
+                    let clusters: Vec<u32> = targets
+                        .iter()
+                        .map(|&y| level.item_cluster[y as usize - 1])
+                        .collect();
+                    prototype_loss(
+                        dh,
+                        &hidden,
+                        &level.centroids,
+                        &clusters,
+                        level.k,
+                        d,
+                        self.tau_p,
+                        dmean,
+                    )
+                }
+                HpsVariant::ClusterSoft => cluster_soft_loss(
+                    dh,
+                    ditems.as_deref_mut(),
+                    &hidden,
+                    items,
+                    targets,
+                    &self.members[t],
+                    d,
+                    self.epsilon,
+                    self.tau,
+                    dmean,
+                ),
+                HpsVariant::Off => unreachable!("returned above"),
+            };
+            total += f64::from(mean) * f64::from(weight) * rows as f64;
+            if let Some(ds) = dstates.as_deref_mut() {
+                for (r, g) in dhidden.chunks_exact(d).enumerate() {
+                    let dst = &mut ds[(r * s + t) * d..(r * s + t + 1) * d];
+                    for (a, &b) in dst.iter_mut().zip(g) {
+                        *a += b;
+                    }
+                }
+            }
+        }
+        total
+    }
+}

@@ -1,0 +1,286 @@
+//! DTRec training: the HPS objective the trainer plugs into the model is
+//! exactly the per-step losses of `reasoning::hps` (weights, gathering of
+//! each step's states, scattering of their gradients), the prototype
+//! schedule follows the configuration, and a DTRec run with prototypes
+//! resumes bit-identically from a checkpoint.
+
+use dtrec::data::{leave_one_out, synthetic::SyntheticConfig, Interactions, Split};
+use dtrec::kernels::rng::CounterRng;
+use dtrec::model::{Family, ModelConfig, Sasrec, StateLossArgs};
+use dtrec::reasoning::hierarchy::Prototypes;
+use dtrec::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers};
+use dtrec::train::hps::{cluster_items, HpsLoss};
+use dtrec::train::{
+    load_checkpoint, run, save_checkpoint, HpsConfig, HpsVariant, TrainConfig, TrainState,
+};
+
+fn small_model(n_items: usize, t_max: usize) -> Sasrec {
+    let cfg = ModelConfig {
+        d: 8,
+        inner: 16,
+        max_len: 6,
+        ..ModelConfig::reasoning(n_items, Family::Dtrec, t_max)
+    };
+    Sasrec::new(cfg, 3).unwrap()
+}
+
+/// λ·(1/T)·Σ_t of the library's per-step losses, computed step by step.
+#[allow(clippy::too_many_arguments)]
+fn reference(
+    variant: HpsVariant,
+    protos: &Prototypes<f32>,
+    config: &HpsConfig,
+    states: &[f32],
+    targets: &[u32],
+    items: &[f32],
+    t_max: usize,
+    d: usize,
+    dloss: f32,
+) -> (f64, Vec<f32>, Vec<f32>) {
+    let rows = targets.len();
+    let s = t_max + 1;
+    let mut dstates = vec![0.0f32; states.len()];
+    let mut ditems = vec![0.0f32; items.len()];
+    let weight = config.lambda as f32 / t_max as f32;
+    let mut total = 0.0;
+    for t in 0..t_max {
+        let h: Vec<f32> = (0..rows)
+            .flat_map(|r| states[(r * s + t) * d..(r * s + t + 1) * d].to_vec())
+            .collect();
+        let mut dh = vec![0.0f32; rows * d];
+        let level = &protos.levels()[t];
+        let mean = match variant {
+            HpsVariant::Prototype => {
+                let clusters: Vec<u32> = targets
+                    .iter()
+                    .map(|&y| level.item_cluster[y as usize - 1])
+                    .collect();
+                prototype_loss(
+                    Some(&mut dh),
+                    &h,
+                    &level.centroids,
+                    &clusters,
+                    level.k,
+                    d,
+                    1.0,
+                    dloss * weight * rows as f32,
+                )
+            }
+            _ => {
+                let members = ClusterMembers::new(&level.item_cluster, level.k);
+                cluster_soft_loss(
+                    Some(&mut dh),
+                    Some(&mut ditems),
+                    &h,
+                    items,
+                    targets,
+                    &members,
+                    d,
+                    config.epsilon as f32,
+                    1.0,
+                    dloss * weight * rows as f32,
+                )
+            }
+        };
+        total += f64::from(mean) * f64::from(weight) * rows as f64;
+        for r in 0..rows {
+            for j in 0..d {
+                dstates[(r * s + t) * d + j] += dh[r * d + j];
+            }
+        }
+    }
+    (total, dstates, ditems)
+}
+
+#[test]
+fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
+    let (n, t_max, d, rows) = (40, 3, 8, 7);
+    let model = small_model(n, t_max);
+    for variant in [HpsVariant::Prototype, HpsVariant::ClusterSoft] {
+        let config = HpsConfig {
+            variant,
+            lambda: 0.7,
+            k_min: 4,
+            ..HpsConfig::default()
+        };
+        let protos = cluster_items(None, &model, &config, 11).unwrap();
+        assert_eq!(protos.levels().len(), t_max + 1);
+        assert_eq!(protos.levels()[0].k, 4);
+        assert_eq!(protos.levels()[t_max].k, n);
+        let rng = CounterRng::new(9);
+        let states: Vec<f32> = (0..rows * (t_max + 1) * d)
+            .map(|i| rng.normal(1, i as u64) as f32)
+            .collect();
+        let targets: Vec<u32> = (0..rows as u32).map(|r| 1 + (r * 13) % n as u32).collect();
+        let items = &model.params.item_emb.data[d..];
+        let hps = HpsLoss::new(&protos, &model, &config);
+        let mut dstates = vec![0.0f32; states.len()];
+        let mut ditems = vec![0.0f32; items.len()];
+        let dloss = 0.25f32;
+        let loss = hps.eval(StateLossArgs {
+            states: &states,
+            targets: &targets,
+            items,
+            dstates: Some(&mut dstates),
+            ditems: Some(&mut ditems),
+            dloss,
+        });
+        let (want, want_ds, want_di) = reference(
+            variant, &protos, &config, &states, &targets, items, t_max, d, dloss,
+        );
+        assert!(
+            (loss - want).abs() <= 1e-6 * want.abs(),
+            "{variant:?}: {loss} vs {want}"
+        );
+        assert!(loss > 0.0);
+        assert_eq!(dstates, want_ds, "{variant:?}: state gradients");
+        assert_eq!(ditems, want_di, "{variant:?}: item gradients");
+        // the final step (item level) gets no HPS gradient
+        for r in 0..rows {
+            let last = &dstates[(r * (t_max + 1) + t_max) * d..(r * (t_max + 1) + t_max + 1) * d];
+            assert!(last.iter().all(|&g| g == 0.0));
+        }
+        if variant == HpsVariant::Prototype {
+            assert!(
+                ditems.iter().all(|&g| g == 0.0),
+                "centroids carry no gradient"
+            );
+        } else {
+            assert!(ditems.iter().any(|&g| g != 0.0));
+        }
+    }
+}
+
+#[test]
+fn prototypes_are_refreshed_on_schedule() {
+    let every2 = HpsConfig {
+        warmup_epochs: 1,
+        kmeans_every: 2,
+        ..HpsConfig::default()
+    };
+    let due: Vec<usize> = (0..7).filter(|&e| every2.refresh_due(e)).collect();
+    assert_eq!(due, [1, 3, 5]);
+    let off = HpsConfig {
+        variant: HpsVariant::Off,
+        ..HpsConfig::default()
+    };
+    assert!((0..10).all(|e| !off.refresh_due(e)));
+}
+
+#[test]
+fn refresh_is_deterministic_and_warm_started() {
+    let model = small_model(50, 2);
+    let config = HpsConfig {
+        k_min: 5,
+        ..HpsConfig::default()
+    };
+    let a = cluster_items(None, &model, &config, 1).unwrap();
+    let b = cluster_items(None, &model, &config, 1).unwrap();
+    assert_eq!(a, b, "same seed, same prototypes");
+    // refreshing on an unchanged table keeps a converged clustering
+    let again = cluster_items(Some(a.clone()), &model, &config, 1).unwrap();
+    assert_eq!(again.levels()[0].item_cluster, a.levels()[0].item_cluster);
+}
+
+fn setup() -> (Interactions, Split, ModelConfig, TrainConfig) {
+    let synth = SyntheticConfig {
+        num_users: 60,
+        ..SyntheticConfig::default()
+    }
+    .generate()
+    .unwrap();
+    let data = synth.interactions;
+    let split = leave_one_out(&data).unwrap();
+    let model = ModelConfig {
+        d: 16,
+        inner: 32,
+        max_len: 10,
+        ..ModelConfig::reasoning(data.num_items(), Family::Dtrec, 2)
+    };
+    let train = TrainConfig {
+        max_epochs: 4,
+        batch_size: 64,
+        threads: Some(2),
+        seed: 8,
+        hps: HpsConfig {
+            variant: HpsVariant::ClusterSoft,
+            k_min: 8,
+            ..HpsConfig::default()
+        },
+        ..TrainConfig::default()
+    };
+    (data, split, model, train)
+}
+
+fn epochs(
+    state: &mut TrainState,
+    data: &Interactions,
+    split: &Split,
+    train: &TrainConfig,
+    n: usize,
+) {
+    let limited = TrainConfig {
+        max_epochs: n,
+        ..train.clone()
+    };
+    run(state, data, split, &limited, &mut |_| {}, &mut |_| Ok(())).unwrap();
+}
+
+#[test]
+fn dtrec_with_prototypes_resumes_bit_identically() {
+    let (data, split, model, train) = setup();
+    let vocab = data.item_ids()[1..].to_vec();
+    let mut straight = TrainState::new(model.clone(), &train).unwrap();
+    epochs(&mut straight, &data, &split, &train, 1);
+    assert!(
+        straight.prototypes.is_none(),
+        "no prototypes during the warm-up epoch"
+    );
+    epochs(&mut straight, &data, &split, &train, 4);
+    assert!(straight.prototypes.is_some());
+
+    let mut first = TrainState::new(model, &train).unwrap();
+    epochs(&mut first, &data, &split, &train, 2);
+    assert!(first.prototypes.is_some());
+    let path = std::env::temp_dir().join(format!("dtrec-hps-{}.safetensors", std::process::id()));
+    save_checkpoint(&path, &first, &train, &vocab).unwrap();
+    let (mut resumed, saved, _) = load_checkpoint(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(resumed.prototypes, first.prototypes);
+    drop(first);
+    epochs(&mut resumed, &data, &split, &saved, 4);
+    assert_eq!(resumed.model.params, straight.model.params);
+    assert_eq!(resumed.prototypes, straight.prototypes);
+    let bits =
+        |s: &TrainState| -> Vec<u64> { s.history.iter().map(|e| e.train_loss.to_bits()).collect() };
+    assert_eq!(bits(&resumed), bits(&straight));
+}
+
+#[test]
+fn hps_changes_training() {
+    // the same run without HPS trains differently once prototypes exist
+    let (data, split, model, train) = setup();
+    let off = TrainConfig {
+        hps: HpsConfig {
+            variant: HpsVariant::Off,
+            ..train.hps.clone()
+        },
+        ..train.clone()
+    };
+    let mut with = TrainState::new(model.clone(), &train).unwrap();
+    let mut without = TrainState::new(model, &off).unwrap();
+    epochs(&mut with, &data, &split, &train, 1);
+    epochs(&mut without, &data, &split, &off, 1);
+    assert_eq!(
+        with.model.params, without.model.params,
+        "identical warm-up epoch"
+    );
+    epochs(&mut with, &data, &split, &train, 2);
+    epochs(&mut without, &data, &split, &off, 2);
+    assert!(without.prototypes.is_none());
+    assert_ne!(with.model.params, without.model.params);
+    assert!(
+        with.history[1].train_loss > without.history[1].train_loss,
+        "the HPS term adds loss"
+    );
+}
