@@ -9,7 +9,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dtrec::kernels::rng::CounterRng;
-use dtrec::model::{Family, ModelConfig, Sasrec, TrainBatch};
+use dtrec::model::{Family, ModelConfig, Sasrec, StateLossArgs, TrainBatch};
+use dtrec::train::hps::{cluster_items, HpsLoss};
+use dtrec::train::{HpsConfig, HpsVariant};
 use std::hint::black_box;
 
 const B: usize = 256;
@@ -102,6 +104,66 @@ fn train_step(c: &mut Criterion) {
     group.finish();
 }
 
+/// DTRec training steps with Hierarchical Process Supervision on (both
+/// variants), over prototypes clustered from the model's item table, as the
+/// trainer runs them after its warm-up epoch.
+fn train_step_hps(c: &mut Criterion) {
+    let rng = CounterRng::new(9);
+    let beauty = |b: usize| (1 + (-(1.0 - rng.uniform(5, b as u64)).ln() * 7.9) as usize).min(L);
+    let batches = [
+        ("beauty_lengths", batch(beauty, 4)),
+        ("full", batch(|_| L, 3)),
+    ];
+    let mut group = c.benchmark_group("dtrec_hps_train_step_d64_L50_B256_N3416_T3");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(B as u64));
+    let model = Sasrec::new(ModelConfig::reasoning(N, Family::Dtrec, T_MAX), 1).unwrap();
+    for variant in [HpsVariant::Prototype, HpsVariant::ClusterSoft] {
+        let config = HpsConfig {
+            variant,
+            ..HpsConfig::default()
+        };
+        let protos = cluster_items(None, &model, &config, 1).unwrap();
+        let hps = HpsLoss::new(&protos, &model, &config);
+        let extra = |args: StateLossArgs<'_, f32>| hps.eval(args);
+        for (name, batch) in &batches {
+            let mut grads = model.params.zeros_like();
+            let mut step = 0u64;
+            let id = format!("dtrec_hps_{}_{name}", variant.name());
+            group.bench_function(&id, |bench| {
+                bench.iter(|| {
+                    grads.zero_grad();
+                    step += 1;
+                    black_box(model.loss_and_grad_extra(
+                        &mut grads,
+                        batch,
+                        Some(step),
+                        Some(&extra),
+                    ))
+                })
+            });
+            let t0 = std::time::Instant::now();
+            let reps = 5;
+            for s in 0..reps {
+                grads.zero_grad();
+                black_box(model.loss_and_grad_extra(
+                    &mut grads,
+                    batch,
+                    Some(1000 + s),
+                    Some(&extra),
+                ));
+            }
+            let secs = t0.elapsed().as_secs_f64() / reps as f64;
+            println!(
+                "{id}: wall {:.1} ms/step = {:.0} sequences/s",
+                secs * 1e3,
+                B as f64 / secs
+            );
+        }
+    }
+    group.finish();
+}
+
 /// Batch-1 inference: encode one full-length history (encoder + T_max
 /// reasoning steps) and score all N items.
 fn encode_and_score_b1(c: &mut Criterion) {
@@ -126,5 +188,5 @@ fn encode_and_score_b1(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, train_step, encode_and_score_b1);
+criterion_group!(benches, train_step, train_step_hps, encode_and_score_b1);
 criterion_main!(benches);
