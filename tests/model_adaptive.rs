@@ -242,7 +242,7 @@ fn trace_ranks_match_eval_target_rank() {
 }
 
 #[test]
-fn deterministic_and_batch_independent() {
+fn deterministic_batch_and_thread_independent() {
     for family in FAMILIES {
         let t_max = 3;
         let m = model(family, t_max, 400);
@@ -263,6 +263,16 @@ fn deterministic_and_batch_independent() {
             }
         }
         assert_eq!(trace, m.step_trace(&seqs, None));
+        // the thread count changes nothing (chunk boundaries are fixed)
+        let policy = &random_policies(&trace, 5)[0];
+        let in_pool = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| (m.score_adaptive(&seqs, policy), m.step_trace(&seqs, None)))
+        };
+        assert_eq!(in_pool(1), in_pool(3));
     }
 }
 

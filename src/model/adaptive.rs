@@ -18,7 +18,9 @@
 //!    T_max) emit their scores — z_k itself for DTRec and ReaRec-PRL, the
 //!    scores of mean(h₀ … h_k) for ReaRec-ERL — and are compacted away
 //!    ([`ActiveRows`], [`compact_rows`]): their keys, values, queries,
-//!    blocks and logits are no longer computed.
+//!    blocks and logits are no longer computed. At k = T_max every running
+//!    row stops whatever its indicators, so they are not computed there
+//!    (nor z_T for ReaRec-ERL, which scores its mean state).
 //!
 //! [`HaltingPolicy::Fixed`] skips the indicators entirely: it is
 //! [`Model::encode_batch`] + [`Model::score_items`], bit for bit.
@@ -496,6 +498,17 @@ impl Model<f32> {
             let h = w.chain.hidden();
             for (st, hk) in w.states.chunks_exact_mut(s * d).zip(h.chunks_exact(d)) {
                 st[k * d..(k + 1) * d].copy_from_slice(hk);
+            }
+            if k == t_max && matches!(sink, Sink::Scores { .. }) {
+                // every running row stops here whatever its indicators:
+                // only the scores are needed (z_k, or the ERL mean's)
+                if !erl {
+                    fit(&mut w.logits, rows * n);
+                    f32::score(&mut w.logits, h, items, d, inv_tau);
+                }
+                let halted = active.retire(&vec![true; rows], k);
+                self.emit(w, &mut sink, &halted, k);
+                break;
             }
             fit(&mut w.logits, rows * n);
             f32::score(&mut w.logits, h, items, d, inv_tau);
