@@ -88,6 +88,7 @@ pub struct AdaptiveScores {
 /// Full-depth per-step diagnostics (for threshold calibration, gate fitting, trajectory printing).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepTrace {
+    /// T_max of the model (0 for SASRec: no indicators, one state).
     pub t_max: usize,
     /// (B, T+1, d) states h_0..h_T (no dropout), as encode_steps.
     pub states: Vec<f32>,
@@ -321,23 +322,26 @@ impl Model<f32> {
         self.check_seqs(seqs);
         let mut scores = vec![0.0f32; b * n];
         let mut steps = vec![0u32; b];
-        let run = |(c, (scores, steps)): (usize, (&mut [f32], &mut [u32]))| {
-            let mut work = ChunkWork::default();
+        // every buffer of a ChunkWork is reset before use: which chunk a
+        // work ran before never affects a result
+        let run = |work: &mut ChunkWork,
+                   (c, (scores, steps)): (usize, (&mut [f32], &mut [u32]))| {
             let range = c * CHUNK..c * CHUNK + steps.len();
-            self.run_chunk(&mut work, seqs, range, rule, Sink::Scores { scores, steps });
+            self.run_chunk(work, seqs, range, rule, Sink::Scores { scores, steps });
         };
         if b <= CHUNK {
+            let mut work = ChunkWork::default();
             scores
                 .chunks_mut(CHUNK * n)
                 .zip(steps.chunks_mut(CHUNK))
                 .enumerate()
-                .for_each(run);
+                .for_each(|chunk| run(&mut work, chunk));
         } else {
             scores
                 .par_chunks_mut(CHUNK * n)
                 .zip(steps.par_chunks_mut(CHUNK))
                 .enumerate()
-                .for_each(run);
+                .for_each_init(ChunkWork::default, run);
         }
         AdaptiveScores { scores, steps }
     }
@@ -360,16 +364,15 @@ impl Model<f32> {
             assert_eq!(t.len(), b, "step_trace: one target per history");
         }
         let n_chunks = b.div_ceil(CHUNK);
-        let run = |c: usize| {
+        let run = |work: &mut ChunkWork, c: usize| {
             let range = c * CHUNK..(c * CHUNK + CHUNK).min(b);
             let nb = range.len();
             let mut states = vec![0.0f32; nb * s * d];
             let mut indicators = vec![Indicators::default(); nb * t_max];
             let mut ranks = vec![0u32; if targets.is_some() { nb * s } else { 0 }];
             let chunk_targets = targets.map(|t| &t[range.clone()]);
-            let mut work = ChunkWork::default();
             self.run_chunk(
-                &mut work,
+                work,
                 seqs,
                 range,
                 Rule::Never,
@@ -382,9 +385,13 @@ impl Model<f32> {
             (states, indicators, ranks)
         };
         let parts: Vec<_> = if b <= CHUNK {
-            (0..n_chunks).map(run).collect()
+            let mut work = ChunkWork::default();
+            (0..n_chunks).map(|c| run(&mut work, c)).collect()
         } else {
-            (0..n_chunks).into_par_iter().map(run).collect()
+            (0..n_chunks)
+                .into_par_iter()
+                .map_init(ChunkWork::default, run)
+                .collect()
         };
         let mut trace = StepTrace {
             t_max,
