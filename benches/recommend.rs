@@ -3,10 +3,17 @@
 //! N = 3,416 items), history of 50 external ids, seen items excluded.
 //! Criterion's median is the figure quoted in BENCHMARKS.md.
 //!
+//! Beside it, group `adaptive_batch1_n3416` scores one history of 50 items
+//! with a DTRec model of the same shape at T_max = 3 through
+//! `Model::score_adaptive`: `fixed` (= encode_batch + score_items),
+//! `threshold_never_stops` (all 3 steps, with the per-step logits and
+//! indicators) and `threshold_stops_at_1` (thresholds +∞: one step).
+//!
 //! Run: `cargo bench --bench recommend`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use dtrec::model::{ModelConfig, Sasrec};
+use dtrec::model::{Family, HaltingPolicy, ModelConfig, Sasrec, SeqBatch};
+use dtrec::reasoning::halting::ThresholdRule;
 use dtrec::serve::{RecommendOptions, Recommender};
 use std::hint::black_box;
 
@@ -36,5 +43,33 @@ fn recommend(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, recommend);
+fn adaptive(c: &mut Criterion) {
+    let model = Sasrec::new(ModelConfig::reasoning(N, Family::Dtrec, 3), 3).unwrap();
+    let history: Vec<u32> = (0..50).map(|k| 1 + (k * 67) % N as u32).collect();
+    let seqs = SeqBatch::from_histories(&[&history[..]], 50, N).unwrap();
+    let stop_at_1 = ThresholdRule {
+        t_min: 1,
+        theta_h: f32::INFINITY,
+        theta_d: f32::INFINITY,
+        theta_delta: f32::INFINITY,
+    };
+    let mut group = c.benchmark_group("adaptive_batch1_n3416");
+    for (name, policy) in [
+        ("fixed", HaltingPolicy::Fixed),
+        (
+            "threshold_never_stops",
+            HaltingPolicy::Threshold(ThresholdRule::never()),
+        ),
+        ("threshold_stops_at_1", HaltingPolicy::Threshold(stop_at_1)),
+    ] {
+        let steps = model.score_adaptive(&seqs, &policy).steps;
+        println!("{name}: steps {steps:?}");
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(model.score_adaptive(black_box(&seqs), &policy)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, recommend, adaptive);
 criterion_main!(benches);

@@ -38,8 +38,17 @@ fn adaptive_and_fixed_accounting() {
     close(r.encoder_flops, mean(&|c, _| c.encoder));
     close(r.reasoning_flops, mean(&|c, s| c.reasoning(s as usize)));
     close(r.fixed_reasoning_flops, mean(&|c, _| c.reasoning(4)));
-    close(r.scoring_flops, 0.0);
-    close(r.total_flops(), mean(&|c, s| c.adaptive(s as usize)));
+    // indicators at every step run except T_max, where the logits are the scores
+    close(
+        r.indicator_flops,
+        mean(&|c, s| c.indicator_setup + c.indicator_step * u64::from(s.min(3))),
+    );
+    close(
+        r.scoring_flops,
+        mean(&|c, s| if s == 4 { c.scoring } else { 0 }),
+    );
+    let bound = mean(&|c, s| c.adaptive(s as usize));
+    assert!(r.total_flops() <= bound && r.total_flops() > 0.99 * bound);
     close(r.fixed_total_flops, mean(&|c, _| c.fixed_depth(4)));
     assert!(r.relative_reasoning() < 0.6 && r.relative_reasoning() > 0.4);
 

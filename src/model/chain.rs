@@ -34,6 +34,13 @@
 //! encoder's backward (`Chain::history_kv_grad`); du_k flows into
 //! dh_{k−1} and dR[k−1]. No stop-gradient anywhere.
 //!
+//! Inference (`InferChain`): the same recurrence without dropout and
+//! without saving anything for a backward, advanced one step at a time so
+//! that rows can leave between steps (Adaptive Reasoning Halting): a halted
+//! row is dropped from the per-row buffers (state, layout) and its
+//! extended K/V block is simply never read or written again, so later steps
+//! compute the keys, values, queries and blocks of the running rows only.
+//!
 //! Noise view (ReaRec-PRL's contrastive loss, `Chain::forward_noisy`):
 //! step k is re-run once from the clean h_{k−1} with Gaussian noise on
 //! u_k; its token attends over a private copy of the clean cache prefix
@@ -50,6 +57,7 @@ use crate::nn::dropout::{
 };
 use crate::nn::layernorm::LayerNormCache;
 use crate::nn::tensor::{fit, reset};
+use crate::reasoning::compaction::compact_rows;
 
 /// The RNG stream of the reasoning-input dropout Dropout_r: the input
 /// site's stream with bit 16 set (bits 16.. are free for callers, see
@@ -623,5 +631,183 @@ impl<T: Kernels> Chain<T> {
             dk[dst * d..(dst + len) * d].copy_from_slice(&self.dk[l][src * d..(src + len) * d]);
             dv[dst * d..(dst + len) * d].copy_from_slice(&self.dv[l][src * d..(src + len) * d]);
         }
+    }
+}
+
+/// The inference-only chain of one chunk (module docs, "Inference"): start
+/// from h₀ and the encoder's history K/V, then [`step`](InferChain::step)
+/// the running rows and [`compact`](InferChain::compact) away the rows that
+/// halted. No dropout; only what the next step needs is kept.
+#[derive(Debug, Default)]
+pub(super) struct InferChain<T> {
+    /// Model width.
+    d: usize,
+    /// Reasoning steps run so far.
+    steps_done: usize,
+    /// Per running row: history length and first extended row.
+    len: Vec<usize>,
+    ext_start: Vec<usize>,
+    /// Per layer, (Σ_j len_j + T, d) extended keys and values of every
+    /// sequence the chunk started with (a halted row's block stays, unread).
+    k: Vec<Vec<T>>,
+    v: Vec<Vec<T>>,
+    /// (rows, d) the latest state h_k of each running row.
+    hidden: Vec<T>,
+    u: Vec<T>,
+    ln: LayerNormCache<T>,
+    /// Per layer; `k`/`v` stay empty (the extended buffers are swapped in).
+    blocks: Vec<BlockCache<T>>,
+    ids: Vec<RowId>,
+    groups: Vec<AttnGroup>,
+    rows_k: Vec<T>,
+    rows_v: Vec<T>,
+    scratch: BlockScratch<T>,
+}
+
+impl<T: Kernels> InferChain<T> {
+    /// Starts the chain of `len.len()` sequences: `h0` (nb, d) their
+    /// encoder states, sequence j's history at the encoder's packed rows
+    /// `start[j]..start[j] + len[j]` of every layer's `seq_blocks[l].k`/`.v`
+    /// (only read for non-empty histories). Every row is running.
+    pub fn start(
+        &mut self,
+        p: &Params<T>,
+        d: usize,
+        h0: &[T],
+        seq_blocks: &[BlockCache<T>],
+        start: &[usize],
+        len: &[usize],
+    ) {
+        let t_max = p.reason_pos.shape[0];
+        let n_layers = p.blocks.len();
+        let nb = len.len();
+        assert_eq!(h0.len(), nb * d, "InferChain::start: h0 must be (nb, d)");
+        self.d = d;
+        self.steps_done = 0;
+        self.hidden.clear();
+        self.hidden.extend_from_slice(h0);
+        self.len.clear();
+        self.len.extend_from_slice(len);
+        self.ext_start.clear();
+        let mut n_ext = 0;
+        for &l in len {
+            self.ext_start.push(n_ext);
+            n_ext += l + t_max;
+        }
+        self.k.resize_with(n_layers, Vec::new);
+        self.v.resize_with(n_layers, Vec::new);
+        for (l, (ks, vs)) in self.k.iter_mut().zip(&mut self.v).enumerate() {
+            // rows of the reasoning tokens are written by their step before
+            // any query reads them
+            fit(ks, n_ext * d);
+            fit(vs, n_ext * d);
+            for j in 0..nb {
+                let (src, dst, n) = (start[j], self.ext_start[j], len[j]);
+                if n > 0 {
+                    ks[dst * d..(dst + n) * d]
+                        .copy_from_slice(&seq_blocks[l].k[src * d..(src + n) * d]);
+                    vs[dst * d..(dst + n) * d]
+                        .copy_from_slice(&seq_blocks[l].v[src * d..(src + n) * d]);
+                }
+            }
+        }
+    }
+
+    /// Rows still running.
+    pub fn rows(&self) -> usize {
+        self.len.len()
+    }
+
+    /// (rows, d) h_k of the running rows after k steps (h₀ before any).
+    pub fn hidden(&self) -> &[T] {
+        &self.hidden
+    }
+
+    /// Runs step k = steps_done + 1 ≤ T_max for the running rows: u_k =
+    /// h_{k−1} + R[k−1], z_k = LN_in(u_k), h_k = the blocks on z_k over the
+    /// row's cached history, earlier reasoning tokens and itself.
+    pub fn step(&mut self, p: &Params<T>, dims: AttnDims, eps: T) {
+        let d = dims.d;
+        let t_max = p.reason_pos.shape[0];
+        let n_layers = p.blocks.len();
+        let nb = self.rows();
+        let k = self.steps_done + 1;
+        assert!(
+            k <= t_max,
+            "InferChain::step: all {t_max} steps already run"
+        );
+        self.ids.clear();
+        self.groups.clear();
+        for j in 0..nb {
+            let len = self.len[j];
+            // dropout coordinates only (no dropout here)
+            self.ids.push(RowId {
+                seq: j as u32,
+                pos: (len + k - 1) as u32,
+            });
+            self.groups.push(AttnGroup {
+                q_start: j,
+                n_q: 1,
+                k_start: self.ext_start[j],
+                n_k: len + k,
+                seq: j as u32,
+                pos0: 0,
+            });
+        }
+        // u = h_{k−1} + R[k−1]
+        let r = &p.reason_pos.data[(k - 1) * d..k * d];
+        fit(&mut self.u, nb * d);
+        for (u, h) in self.u.chunks_exact_mut(d).zip(self.hidden.chunks_exact(d)) {
+            <T as Kernels>::add(u, h, r);
+        }
+        // z = LN_in(u)
+        p.ln_in.forward(&mut self.ln, &self.u, eps);
+        self.blocks.resize_with(n_layers, BlockCache::default);
+        for l in 0..n_layers {
+            let (before, rest) = self.blocks.split_at_mut(l);
+            let x: &[T] = if l == 0 {
+                &self.ln.out
+            } else {
+                before[l - 1].out()
+            };
+            let block = &p.blocks[l];
+            fit(&mut self.rows_k, nb * d);
+            fit(&mut self.rows_v, nb * d);
+            block.k.forward(&mut self.rows_k, x);
+            block.v.forward(&mut self.rows_v, x);
+            for j in 0..nb {
+                let row = self.ext_start[j] + self.len[j] + k - 1;
+                self.k[l][row * d..(row + 1) * d].copy_from_slice(&self.rows_k[j * d..(j + 1) * d]);
+                self.v[l][row * d..(row + 1) * d].copy_from_slice(&self.rows_v[j * d..(j + 1) * d]);
+            }
+            let cache = &mut rest[0];
+            std::mem::swap(&mut cache.k, &mut self.k[l]);
+            std::mem::swap(&mut cache.v, &mut self.v[l]);
+            block.forward_queries(
+                cache,
+                x,
+                Queries::All,
+                &self.ids,
+                &self.groups,
+                dims,
+                eps,
+                None,
+                &mut self.scratch,
+            );
+            std::mem::swap(&mut cache.k, &mut self.k[l]);
+            std::mem::swap(&mut cache.v, &mut self.v[l]);
+        }
+        self.hidden.clear();
+        self.hidden
+            .extend_from_slice(self.blocks[n_layers - 1].out());
+        self.steps_done = k;
+    }
+
+    /// Drops the running rows with `stop[i]` (one flag per running row),
+    /// keeping the others in order.
+    pub fn compact(&mut self, stop: &[bool]) {
+        compact_rows(&mut self.hidden, self.d, stop);
+        compact_rows(&mut self.len, 1, stop);
+        compact_rows(&mut self.ext_start, 1, stop);
     }
 }

@@ -38,6 +38,7 @@
 //! assert_eq!(&h[..8], &steps[2 * 8..3 * 8]);
 //! ```
 
+pub mod adaptive;
 pub mod batch;
 pub mod chain;
 pub mod config;
@@ -45,10 +46,9 @@ pub mod optim;
 pub mod params;
 pub mod sasrec;
 
+pub use adaptive::{AdaptiveScores, HaltingPolicy, StepTrace};
 pub use batch::{BatchError, SeqBatch, TrainBatch};
 pub use config::{ConfigError, Family, ModelConfig};
 pub use optim::{Adam, AdamConfig};
 pub use params::Params;
 pub use sasrec::{Model, Sasrec, StateLoss, StateLossArgs};
-pub mod adaptive;
-pub use adaptive::{AdaptiveScores, HaltingPolicy, StepTrace};

@@ -2,7 +2,11 @@
 //! reasoning steps and FLOPs per user, split into encoding, reasoning
 //! steps, halting indicators and item scoring, next to what fixed depth
 //! T_max would cost on the same users (see [`crate::reasoning::flops`] for
-//! the counting conventions).
+//! the counting conventions). Adaptive runs are counted as
+//! [`Model::score_adaptive`](crate::model::Model::score_adaptive) executes
+//! them for DTRec and ReaRec-PRL (a step's logits serve as the indicators'
+//! input and, at the halting step, as the scores); for ReaRec-ERL, which
+//! scores the mean state, that is a lower bound by one scoring pass.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -105,8 +109,15 @@ impl ComputeReport {
             out.encoder_flops += c.encoder as f64;
             out.reasoning_flops += c.reasoning(s) as f64;
             if adaptive && s > 0 {
-                // the halting step's logits are the scores
-                out.indicator_flops += (c.indicator_setup + c.indicator_step * s as u64) as f64;
+                // as `Model::score_adaptive` runs: p₀, then each step's
+                // logits with its indicators, except at T_max, where every
+                // row stops anyway and the logits are just the scores
+                let with_indicators = s.min(t_max - 1) as u64;
+                out.indicator_flops +=
+                    (c.indicator_setup + c.indicator_step * with_indicators) as f64;
+                if s == t_max {
+                    out.scoring_flops += c.scoring as f64;
+                }
             } else {
                 out.scoring_flops += c.scoring as f64;
             }
