@@ -113,7 +113,7 @@ proptest! {
 
     #[test]
     fn item_loss_value_and_gradients(
-        rows in 1usize..4,
+        rows in 1usize..20, // more than one block of 8 rows
         s in 1usize..5,
         n in 2usize..9,
         d in 1usize..5,

@@ -83,13 +83,15 @@ pub fn erl_loss<T: Kernels>(
     let pairs = T::from_usize(states * states.saturating_sub(1));
     let scale = dloss * inv_rows;
 
-    let mut hbar = vec![T::ZERO; d]; // (d)
-    let mut zbar = vec![T::ZERO; n]; // (N)
-    let mut dzbar = vec![T::ZERO; n]; // (N)
-    let mut logp = vec![T::ZERO; states * n]; // (S, N)
+    // One (S + 1)-row block per sample — the S states and their mean h̄ —
+    // so each pass over E (scores, dh) and dE serves all of them at once.
+    let ext = states + 1;
+    let mut hx = vec![T::ZERO; ext * d]; // (S + 1, d): h_0 … h_{S−1}, h̄
+    let mut zx = vec![T::ZERO; ext * n]; // (S + 1, N): log p_t (after pass 2), z̄
+    let mut dzx = vec![T::ZERO; ext * n]; // (S + 1, N): dz_t, dz̄
+    let mut dhx = vec![T::ZERO; ext * d]; // (S + 1, d)
     let mut p = vec![T::ZERO; states * n]; // (S, N)
     let mut c = vec![T::ZERO; states * states]; // (S, S)
-    let mut dz = vec![T::ZERO; states * n]; // (S, N)
     let mut sum_logp = vec![T::ZERO; n]; // (N)
     let (mut ce_sum, mut kl_sum) = (T::ZERO, T::ZERO);
 
@@ -100,21 +102,24 @@ pub fn erl_loss<T: Kernels>(
             "target item {y} out of range 1..={n}"
         );
         let h = &hidden[r * states * d..(r + 1) * states * d]; // (S, d)
-
-        // pass 1: CE on the mean state
+        hx[..states * d].copy_from_slice(h);
+        let hbar = &mut hx[states * d..];
         hbar.fill(T::ZERO);
         for ht in h.chunks_exact(d) {
-            T::axpy(&mut hbar, T::ONE / s_count, ht);
+            T::axpy(hbar, T::ONE / s_count, ht);
         }
-        T::score(&mut zbar, &hbar, items, d, inv_tau);
-        dzbar.fill(T::ZERO);
+        T::score(&mut zx, &hx, items, d, inv_tau);
+        dzx.fill(T::ZERO);
+        let (logp, zbar) = zx.split_at_mut(states * n);
+        let (dz, dzbar) = dzx.split_at_mut(states * n);
+
+        // pass 1: CE on the mean state
         let grad = need_grad.then_some(&mut dzbar[..]);
-        ce_sum += T::cross_entropy(grad, &zbar, y as usize - 1, scale);
+        ce_sum += T::cross_entropy(grad, zbar, y as usize - 1, scale);
 
         // pass 2: log-probabilities of every state
         let mut kl_row = T::ZERO;
         if states > 1 {
-            T::score(&mut logp, h, items, d, inv_tau);
             for (lp, pp) in logp.chunks_exact_mut(n).zip(p.chunks_exact_mut(n)) {
                 let mut st = (T::NEG_INFINITY, T::ZERO);
                 T::lse_accumulate(&mut st, lp);
@@ -132,7 +137,7 @@ pub fn erl_loss<T: Kernels>(
                 T::ONE,
                 &p,
                 Trans::N,
-                &logp,
+                logp,
                 Trans::T,
                 T::ZERO,
                 &mut c,
@@ -161,59 +166,33 @@ pub fn erl_loss<T: Kernels>(
                     }
                 }
             }
-        } else {
-            dz.fill(T::ZERO);
         }
         kl_sum += kl_row;
 
         if let Some(g) = dhidden.as_deref_mut() {
-            let gh = &mut g[r * states * d..(r + 1) * states * d]; // (S, d)
-                                                                   // dh_t += dz_t·E/τ
+            // [dh_t; dh̄] = [dz_t; dz̄]·E/τ, then dh_t += dh̄/S for every t
             T::gemm(
-                states,
+                ext,
                 d,
                 n,
                 inv_tau,
-                &dz,
-                Trans::N,
-                items,
-                Trans::N,
-                T::ONE,
-                gh,
-            );
-            // dh_t += dz̄·E/(τ·S) for every t
-            let mut dhbar = vec![T::ZERO; d];
-            T::gemm(
-                1,
-                d,
-                n,
-                inv_tau / s_count,
-                &dzbar,
+                &dzx,
                 Trans::N,
                 items,
                 Trans::N,
                 T::ZERO,
-                &mut dhbar,
+                &mut dhx,
             );
-            for gt in gh.chunks_exact_mut(d) {
-                T::axpy(gt, T::ONE, &dhbar);
+            let (dh_states, dhbar) = dhx.split_at(states * d);
+            let gh = &mut g[r * states * d..(r + 1) * states * d]; // (S, d)
+            for (gt, dt) in gh.chunks_exact_mut(d).zip(dh_states.chunks_exact(d)) {
+                T::axpy(gt, T::ONE, dt);
+                T::axpy(gt, T::ONE / s_count, dhbar);
             }
         }
         if let Some(g) = ditems.as_deref_mut() {
-            // dE += dzᵀ·H/τ + dz̄ᵀ·h̄/τ
-            T::gemm(n, d, states, inv_tau, &dz, Trans::T, h, Trans::N, T::ONE, g);
-            T::gemm(
-                n,
-                d,
-                1,
-                inv_tau,
-                &dzbar,
-                Trans::T,
-                &hbar,
-                Trans::N,
-                T::ONE,
-                g,
-            );
+            // dE += [dz_t; dz̄]ᵀ·[h_t; h̄]/τ
+            T::gemm(n, d, ext, inv_tau, &dzx, Trans::T, &hx, Trans::N, T::ONE, g);
         }
     }
     let ce = ce_sum * inv_rows;

@@ -92,45 +92,62 @@ pub fn prl_item_loss<T: Kernels>(
             T::ONE / T::from_usize(k_last)
         }
     };
-    let mut z = vec![T::ZERO; n]; // (N)
-    let mut dz = vec![T::ZERO; n]; // (N)
+    if let Some(&y) = targets.iter().find(|&&y| y == 0 || y as usize > n) {
+        panic!("target item {y} out of range 1..={n}");
+    }
+    // Rows go in blocks of ROW_BLOCK per state, so every pass over E and dE
+    // serves ROW_BLOCK rows (the kernels' scoring width).
+    const ROW_BLOCK: usize = 8;
+    let mut h = vec![T::ZERO; ROW_BLOCK * d]; // (block, d)
+    let mut dh = vec![T::ZERO; ROW_BLOCK * d]; // (block, d)
+    let mut z = vec![T::ZERO; ROW_BLOCK * n]; // (block, N)
+    let mut dz = vec![T::ZERO; ROW_BLOCK * n]; // (block, N)
     let (mut final_sum, mut prog_sum) = (T::ZERO, T::ZERO);
-    for (r, &y) in targets.iter().enumerate() {
-        assert!(
-            y >= 1 && (y as usize) <= n,
-            "target item {y} out of range 1..={n}"
-        );
-        for (t, &inv_tau_t) in inv_tau.iter().enumerate() {
-            let row = (r * states + t) * d;
-            let h = &hidden[row..row + d];
-            T::score(&mut z, h, items, d, inv_tau_t);
-            dz.fill(T::ZERO);
-            let w = weight(t);
-            let grad = need_grad.then_some(&mut dz[..]);
-            let ce = T::cross_entropy(grad, &z, y as usize - 1, dloss * inv_rows * w);
-            if t == k_last {
-                final_sum += ce;
-            } else {
-                prog_sum += w * ce;
+    for (t, &inv_tau_t) in inv_tau.iter().enumerate() {
+        let w = weight(t);
+        for start in (0..rows).step_by(ROW_BLOCK) {
+            let m = ROW_BLOCK.min(rows - start);
+            for (i, hi) in h[..m * d].chunks_exact_mut(d).enumerate() {
+                let row = ((start + i) * states + t) * d;
+                hi.copy_from_slice(&hidden[row..row + d]);
+            }
+            let (hb, zb, dzb) = (&h[..m * d], &mut z[..m * n], &mut dz[..m * n]);
+            T::score(zb, hb, items, d, inv_tau_t);
+            dzb.fill(T::ZERO);
+            for i in 0..m {
+                let y = targets[start + i] as usize - 1;
+                let zr = &zb[i * n..(i + 1) * n];
+                let grad = need_grad.then_some(&mut dzb[i * n..(i + 1) * n]);
+                let ce = T::cross_entropy(grad, zr, y, dloss * inv_rows * w);
+                if t == k_last {
+                    final_sum += ce;
+                } else {
+                    prog_sum += w * ce;
+                }
             }
             if let Some(g) = dhidden.as_deref_mut() {
-                // dh_t (1 × d) += dz (1 × N) · E (N × d) / τ_t
+                // dh (m × d) = dz (m × N) · E (N × d) / τ_t, added to each row's state
+                let dhb = &mut dh[..m * d];
                 T::gemm(
-                    1,
+                    m,
                     d,
                     n,
                     inv_tau_t,
-                    &dz,
+                    dzb,
                     Trans::N,
                     items,
                     Trans::N,
-                    T::ONE,
-                    &mut g[row..row + d],
+                    T::ZERO,
+                    dhb,
                 );
+                for (i, di) in dhb.chunks_exact(d).enumerate() {
+                    let row = ((start + i) * states + t) * d;
+                    T::axpy(&mut g[row..row + d], T::ONE, di);
+                }
             }
             if let Some(g) = ditems.as_deref_mut() {
-                // dE (N × d) += dzᵀ (N × 1) · h_t (1 × d) / τ_t
-                T::gemm(n, d, 1, inv_tau_t, &dz, Trans::T, h, Trans::N, T::ONE, g);
+                // dE (N × d) += dzᵀ (N × m) · h (m × d) / τ_t
+                T::gemm(n, d, m, inv_tau_t, dzb, Trans::T, hb, Trans::N, T::ONE, g);
             }
         }
     }
