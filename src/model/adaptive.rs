@@ -47,15 +47,10 @@ use rayon::prelude::*;
 use super::batch::SeqBatch;
 use super::chain::InferChain;
 use super::config::Family;
-use super::params::Params;
-use super::sasrec::{Model, CHUNK};
+use super::sasrec::{Model, Work, CHUNK};
 use crate::eval::target_rank;
 use crate::kernels::Kernels;
-use crate::nn::attention::{AttnDims, AttnGroup};
-use crate::nn::block::{BlockCache, BlockScratch, Queries};
-use crate::nn::dropout::RowId;
-use crate::nn::embedding::embedding_forward;
-use crate::nn::layernorm::LayerNormCache;
+use crate::nn::attention::AttnDims;
 use crate::nn::tensor::{fit, reset};
 use crate::reasoning::compaction::{compact_rows, ActiveRows};
 use crate::reasoning::halting::{LearnedGate, ThresholdRule};
@@ -135,144 +130,11 @@ enum Sink<'a> {
     },
 }
 
-/// The encoder without dropout for a chunk of histories: packed real rows,
-/// every layer's keys/values kept (the chain's history cache), the last
-/// block only for each sequence's last row. The same computation as the
-/// model's training forward with dropout off.
-#[derive(Debug, Default)]
-struct Encoder<T> {
-    items: Vec<u32>,
-    positions: Vec<u32>,
-    ids: Vec<RowId>,
-    groups_full: Vec<AttnGroup>,
-    groups_last: Vec<AttnGroup>,
-    last_rows: Vec<usize>,
-    last_ids: Vec<RowId>,
-    last_seq: Vec<usize>,
-    /// (nb) first packed row and length of each history (0 for empty).
-    seq_start: Vec<usize>,
-    seq_len: Vec<usize>,
-    /// (R, d) E[item] + P[pos]
-    emb: Vec<T>,
-    ln_in: LayerNormCache<T>,
-    blocks: Vec<BlockCache<T>>,
-    scratch: BlockScratch<T>,
-    /// (nb, d) h₀ (zero for an empty history)
-    h0: Vec<T>,
-}
-
-impl<T: Kernels> Encoder<T> {
-    fn encode(
-        &mut self,
-        p: &Params<T>,
-        dims: AttnDims,
-        eps: T,
-        seqs: &SeqBatch,
-        range: std::ops::Range<usize>,
-    ) {
-        let d = dims.d;
-        self.items.clear();
-        self.positions.clear();
-        self.ids.clear();
-        self.groups_full.clear();
-        self.groups_last.clear();
-        self.last_rows.clear();
-        self.last_ids.clear();
-        self.last_seq.clear();
-        self.seq_start.clear();
-        self.seq_len.clear();
-        let nb = range.len();
-        for (j, b) in range.enumerate() {
-            let hist = seqs.history(b);
-            let (start, len) = (self.items.len(), hist.len());
-            self.seq_start.push(start);
-            self.seq_len.push(len);
-            self.items.extend_from_slice(hist);
-            self.positions.extend(0..len as u32);
-            self.ids
-                .extend((0..len as u32).map(|pos| RowId { seq: b as u32, pos }));
-            if len > 0 {
-                self.groups_full.push(AttnGroup {
-                    q_start: start,
-                    n_q: len,
-                    k_start: start,
-                    n_k: len,
-                    seq: b as u32,
-                    pos0: 0,
-                });
-                self.groups_last.push(AttnGroup {
-                    q_start: self.last_rows.len(),
-                    n_q: 1,
-                    k_start: start,
-                    n_k: len,
-                    seq: b as u32,
-                    pos0: 0,
-                });
-                self.last_rows.push(start + len - 1);
-                self.last_ids.push(RowId {
-                    seq: b as u32,
-                    pos: len as u32 - 1,
-                });
-                self.last_seq.push(j);
-            }
-        }
-        reset(&mut self.h0, nb * d);
-        let rows = self.items.len();
-        if rows == 0 {
-            return;
-        }
-        // x = LN_in(E[v] + P[pos])
-        fit(&mut self.emb, rows * d);
-        embedding_forward(
-            &mut self.emb,
-            &self.items,
-            &self.positions,
-            &p.item_emb.data,
-            &p.pos_emb.data,
-            d,
-        );
-        p.ln_in.forward(&mut self.ln_in, &self.emb, eps);
-        let n_layers = p.blocks.len();
-        self.blocks.resize_with(n_layers, BlockCache::default);
-        for l in 0..n_layers {
-            let (before, rest) = self.blocks.split_at_mut(l);
-            let x: &[T] = if l == 0 {
-                &self.ln_in.out
-            } else {
-                before[l - 1].out()
-            };
-            let (queries, q_ids, groups) = if l + 1 < n_layers {
-                (Queries::All, &self.ids, &self.groups_full)
-            } else {
-                (
-                    Queries::Rows(&self.last_rows),
-                    &self.last_ids,
-                    &self.groups_last,
-                )
-            };
-            p.blocks[l].forward(
-                &mut rest[0],
-                x,
-                queries,
-                q_ids,
-                groups,
-                dims,
-                eps,
-                None,
-                &mut self.scratch,
-            );
-        }
-        let y = self.blocks[n_layers - 1].out();
-        for (i, &j) in self.last_seq.iter().enumerate() {
-            self.h0[j * d..(j + 1) * d].copy_from_slice(&y[i * d..(i + 1) * d]);
-        }
-    }
-}
-
 /// Buffers of one chunk run, reused from chunk to chunk.
 #[derive(Debug, Default)]
 struct ChunkWork {
-    encoder: Encoder<f32>,
+    /// The encoder's packed rows, per-layer keys/values and h₀ (no dropout).
+    encoder: Work<f32>,
     chain: InferChain<f32>,
     /// (rows, T+1, d) states h₀ … h_k of the running rows.
     states: Vec<f32>,
@@ -459,21 +321,22 @@ impl Model<f32> {
         let items = &p.item_emb.data[d..];
         let erl = cfg.family == Family::RearecErl;
         let nb = range.len();
-        w.encoder.encode(p, dims, eps, seqs, range);
+        self.layout(&mut w.encoder, seqs, range);
+        self.forward_chunk(&mut w.encoder, nb, None);
         let enc = &w.encoder;
         if t_max > 0 {
             w.chain
-                .start(p, d, &enc.h0, &enc.blocks, &enc.seq_start, &enc.seq_len);
+                .start(p, d, &enc.h, &enc.blocks, &enc.seq_start, &enc.seq_len);
         }
         let mut active = ActiveRows::new(nb);
         reset(&mut w.states, nb * s * d);
-        for (st, h) in w.states.chunks_exact_mut(s * d).zip(enc.h0.chunks_exact(d)) {
+        for (st, h) in w.states.chunks_exact_mut(s * d).zip(enc.h.chunks_exact(d)) {
             st[..d].copy_from_slice(h);
         }
         w.mean.resize(d, 0.0);
         // step 0: z₀, p₀, H(p₀)
         fit(&mut w.logits, nb * n);
-        f32::score(&mut w.logits, &enc.h0, items, d, inv_tau);
+        f32::score(&mut w.logits, &enc.h, items, d, inv_tau);
         fit(&mut w.probs_prev, nb * n);
         w.entropy_prev.clear();
         for (pr, z) in w

@@ -132,7 +132,7 @@ pub type Sasrec = Model<f32>;
 /// Workspace of one thread: the packed layout of a chunk, every layer's
 /// forward cache and the backward buffers. Reused chunk after chunk.
 #[derive(Debug, Default)]
-struct Work<T> {
+pub(super) struct Work<T> {
     /// (R) item id, position id and global row id of each packed row.
     items: Vec<u32>,
     positions: Vec<u32>,
@@ -153,10 +153,10 @@ struct Work<T> {
     in_mask: Vec<T>,
     /// (R, d) input of block 0
     x0: Vec<T>,
-    blocks: Vec<BlockCache<T>>,
+    pub(super) blocks: Vec<BlockCache<T>>,
     scratch: BlockScratch<T>,
     /// (nb, d) h₀ per sequence of the chunk (zero for an empty history)
-    h: Vec<T>,
+    pub(super) h: Vec<T>,
     targets: Vec<u32>,
     losses: Vec<T>,
     ce: ItemCeCache<T>,
@@ -167,8 +167,8 @@ struct Work<T> {
     dx: Vec<T>,
     /// (nb) first packed row and length of every sequence of the chunk
     /// (empty histories included): the reasoning chain's layout.
-    seq_start: Vec<usize>,
-    seq_len: Vec<usize>,
+    pub(super) seq_start: Vec<usize>,
+    pub(super) seq_len: Vec<usize>,
     /// Global index of the chunk's first sequence.
     first: usize,
     /// The reasoning chain (t_max > 0 only).
@@ -273,7 +273,12 @@ impl<T: Kernels> Model<T> {
     }
 
     /// Packs sequences `range` of `seqs` into `work` (layout only).
-    fn layout(&self, work: &mut Work<T>, seqs: &SeqBatch, range: std::ops::Range<usize>) {
+    pub(super) fn layout(
+        &self,
+        work: &mut Work<T>,
+        seqs: &SeqBatch,
+        range: std::ops::Range<usize>,
+    ) {
         work.items.clear();
         work.positions.clear();
         work.ids.clear();
@@ -324,7 +329,7 @@ impl<T: Kernels> Model<T> {
 
     /// Forward of the chunk laid out in `work`: fills `work.h` (nb, d).
     /// `rng` = Some(..) turns dropout on.
-    fn forward_chunk(&self, work: &mut Work<T>, nb: usize, rng: Option<&CounterRng>) {
+    pub(super) fn forward_chunk(&self, work: &mut Work<T>, nb: usize, rng: Option<&CounterRng>) {
         let cfg = &self.config;
         let (d, p) = (cfg.d, &self.params);
         let dims = self.dims();
