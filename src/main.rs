@@ -27,7 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train and evaluate on the built-in synthetic data, then recommend for a sample user.
+    /// Train and evaluate on the built-in synthetic data (DTRec, T_max = 3, unless --family
+    /// says otherwise), then recommend for a sample user and print its reasoning trajectory.
     Quickstart {
         /// Where the model file goes.
         #[arg(long, default_value = "target/quickstart/model.safetensors")]
@@ -372,11 +373,17 @@ fn quickstart(out: &Path, config: &ConfigArgs) -> Result<(), String> {
     let interactions = load(&data_args)?;
     println!("{}", DatasetStats::of(&interactions));
     let split = data_args.split(&interactions)?;
+    // DTRec with T_max = 3 unless --family says otherwise
+    let mut config = config.clone();
+    if config.family.is_none() {
+        config.family = Some("dtrec".into());
+        config.t_max = config.t_max.or(Some(3));
+    }
     let (model, mut train) = config.resolve(interactions.num_items())?;
     // A short run by default, so the main job finishes in a few minutes;
     // --epochs / --patience lift it.
     if config.epochs.is_none() {
-        train.max_epochs = 20;
+        train.max_epochs = 10;
     }
     if config.patience.is_none() {
         train.patience = 3;
@@ -414,6 +421,10 @@ fn quickstart(out: &Path, config: &ConfigArgs) -> Result<(), String> {
         .enumerate()
     {
         println!("{:>3}  item {:<8} score {:.4}", rank + 1, r.item, r.score);
+    }
+    if rec.model().config().t_max > 0 {
+        let trajectory = rec.trajectory(&history, 5).map_err(|e| e.to_string())?;
+        print!("{trajectory}");
     }
     Ok(())
 }
