@@ -349,7 +349,7 @@ impl RowConstants {
         let xhat = (x - self.mu) * self.rs;
         *db += gy;
         *dg = gy.mul_add(xhat, *dg);
-        let centred = xhat.mul_neg_add(self.mean_gx, gy * gam - self.mean_g);
+        let centred = xhat.mul_neg_add(self.mean_gx, gy.mul_sub(gam, self.mean_g));
         self.rs.mul_add(centred, dx)
     }
 }
@@ -369,5 +369,5 @@ fn apply_scalar(
     let xhat = (x - mu) * rs;
     *db += gy;
     *dg = gy.mul_add(xhat, *dg);
-    *dx = rs.mul_add(xhat.mul_add(-mean_gx, gy * gam - mean_g), *dx);
+    *dx = rs.mul_add(xhat.mul_add(-mean_gx, gy.mul_add(gam, -mean_g)), *dx);
 }
