@@ -95,8 +95,8 @@ fn forward_in_registers<const FULL: usize, const PART: usize>(y: &mut [f32], x: 
         e[k] = exp(xs[k] - shift);
     }
     let inv_total = Lanes::splat(1.0 / tree_sum(&e, n).reduce_add());
-    for k in 0..n {
-        store_group::<FULL, PART>(y, k, e[k] * inv_total);
+    for (k, &ek) in e.iter().enumerate().take(n) {
+        store_group::<FULL, PART>(y, k, ek * inv_total);
     }
 }
 
@@ -191,8 +191,8 @@ fn backward_in_registers<const FULL: usize, const PART: usize>(
         products[k] = yk * dyk;
     }
     let inner = Lanes::splat(tree_sum(&products, n).reduce_add());
-    for k in 0..n {
+    for (k, &pk) in partial.iter().enumerate().take(n) {
         let yk = load_group::<FULL, PART>(y, k, 0.0);
-        store_group::<FULL, PART>(dx, k, yk.mul_neg_add(inner, partial[k]));
+        store_group::<FULL, PART>(dx, k, yk.mul_neg_add(inner, pk));
     }
 }

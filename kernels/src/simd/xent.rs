@@ -162,9 +162,9 @@ fn cross_entropy_in_registers<const FULL: usize, const PART: usize>(
     let total = tree_sum(&e, n).reduce_add();
     if let Some(dlogits) = dlogits {
         let scale = Lanes::splat(dloss / total);
-        for k in 0..n {
+        for (k, &ek) in e.iter().enumerate().take(n) {
             let g = load_group::<FULL, PART>(dlogits, k, 0.0);
-            store_group::<FULL, PART>(dlogits, k, scale.mul_add(e[k], g));
+            store_group::<FULL, PART>(dlogits, k, scale.mul_add(ek, g));
         }
         dlogits[target] -= dloss;
     }
