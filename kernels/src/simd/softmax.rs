@@ -15,7 +15,8 @@ use super::vector::{self, exp, load, load_padded, reduce_max, store, store_part,
 /// kept in lanes (every exponent is ≤ 0, so nothing overflows, and the sum
 /// is ≥ 1 because the max element contributes e⁰); (3) out *= 1/sum — one
 /// reciprocal per row instead of a division per element costs at most one
-/// extra rounding (≤ 1 ulp) per output.
+/// extra rounding (≤ 1 ulp) per output. A valid range of at most 64
+/// columns runs the same steps in registers (`forward_in_registers`).
 ///
 /// # Panics
 /// If `out.len() != inp.len()` or `valid` does not fit the row.
@@ -109,7 +110,8 @@ fn forward_in_registers<const FULL: usize, const PART: usize>(y: &mut [f32], x: 
 /// nothing waits on the reduction until sweep 2. Rounding: two roundings
 /// per element as in the twin's out·(dout − ⟨·⟩) + dinp, but of
 /// |dinp + out·dout| rather than |out·(dout − ⟨·⟩)|, which the test
-/// tolerances account for.
+/// tolerances account for. A valid range of at most 64 columns is held in
+/// registers instead (`backward_in_registers`), with the same roundings.
 ///
 /// # Panics
 /// If the three lengths differ or `valid` does not fit the row.
