@@ -500,8 +500,9 @@ fn cross_entropy(n: usize, seed: u64, scale: f32) {
     // Gradient: p = e^(x − lse) carries lse's absolute error as a relative
     // one, plus the exp's; the accumulation and the target subtraction one
     // rounding each. Rows of ≤ 64 columns form (dloss/s)·e^(x − max)
-    // instead: s's relative error, the same exp error, and ½ ulp for
-    // dloss/s in place of the ½ ulp of x − lse below (no ulp of lse).
+    // instead: s's relative error, the exp's, ½ ulp of x − max and ½ ulp
+    // of dloss/s, which the same budget covers (the "+ 1" below is that ½
+    // ulp; lse's own ulp, EPS·|max|, does not occur there).
     let lse_abs = s_rel + EPS * row_max.abs();
     for i in 0..n {
         let p = (x[i] as f64 - (loss_w + x[target] as f64)).exp();
