@@ -499,7 +499,10 @@ fn cross_entropy(n: usize, seed: u64, scale: f32) {
     );
     // Gradient: p = e^(x − lse) carries lse's absolute error as a relative
     // one, plus the exp's; the accumulation and the target subtraction one
-    // rounding each.
+    // rounding each. Rows of ≤ 64 columns form (dloss/s)·e^(x − max)
+    // instead: s's relative error, the exp's, ½ ulp of x − max and ½ ulp
+    // of dloss/s, which the same budget covers (the "+ 1" below is that ½
+    // ulp; lse's own ulp, EPS·|max|, does not occur there).
     let lse_abs = s_rel + EPS * row_max.abs();
     for i in 0..n {
         let p = (x[i] as f64 - (loss_w + x[target] as f64)).exp();
@@ -1040,5 +1043,122 @@ fn backward_kernels_accumulate() {
             twice[i],
             once[i]
         );
+    }
+}
+
+/// `v` copied into a fresh buffer `offset` floats past its start, so the
+/// kernels see every alignment modulo the 32-byte lane width.
+fn at_offset(v: &[f32], offset: usize) -> (Vec<f32>, core::ops::Range<usize>) {
+    let mut buffer = vec![f32::NAN; offset + v.len()];
+    buffer[offset..].copy_from_slice(v);
+    (buffer, offset..offset + v.len())
+}
+
+#[test]
+fn element_wise_kernels_round_once_at_every_alignment() {
+    // axpy, scale and add peel the floats before the first 32-byte
+    // boundary; each element must still be the single correctly rounded
+    // operation, whatever the alignment.
+    let mut rng = Rng::new(11);
+    for n in [0, 1, 3, 8, 13, 40, 100] {
+        let (x, y, alpha) = (rng.vec(n, 3.0), rng.vec(n, 3.0), rng.uniform(2.0));
+        for offset in 0..8 {
+            let (mut got, range) = at_offset(&y, offset);
+            simd::vector::axpy(&mut got[range.clone()], alpha, &x);
+            for i in 0..n {
+                let want = alpha.mul_add(x[i], y[i]);
+                assert_eq!(
+                    got[offset + i].to_bits(),
+                    want.to_bits(),
+                    "axpy[{i}] @{offset}"
+                );
+            }
+            let (mut got, range) = at_offset(&y, offset);
+            simd::vector::scale(&mut got[range.clone()], alpha);
+            for i in 0..n {
+                let want = y[i] * alpha;
+                assert_eq!(
+                    got[offset + i].to_bits(),
+                    want.to_bits(),
+                    "scale[{i}] @{offset}"
+                );
+            }
+            let (mut got, range) = at_offset(&vec![f32::NAN; n], offset);
+            simd::vector::add(&mut got[range.clone()], &x, &y);
+            for i in 0..n {
+                let want = x[i] + y[i];
+                assert_eq!(
+                    got[offset + i].to_bits(),
+                    want.to_bits(),
+                    "add[{i}] @{offset}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn row_kernels_do_not_depend_on_alignment() {
+    // Same inputs at another address: bit-identical outputs (the lane
+    // groups of every reduction are fixed by the row, not by the address).
+    let mut rng = Rng::new(12);
+    for n in [5, 8, 27, 50, 64, 65, 130] {
+        let (x, dy, g0) = (rng.vec(n, 4.0), rng.vec(n, 1.0), rng.vec(n, 1.0));
+        let target = n / 3;
+        let mut reference: Option<Vec<Vec<u32>>> = None;
+        for offset in 0..8 {
+            let (xs, r) = at_offset(&x, offset);
+            let (dys, _) = at_offset(&dy, offset);
+            let mut results = Vec::new();
+            let (mut y, _) = at_offset(&vec![0.0; n], offset);
+            simd::softmax::softmax_forward(&mut y[r.clone()], &xs[r.clone()], 0..n);
+            results.push(y[r.clone()].to_vec());
+            let (mut dx, _) = at_offset(&g0, offset);
+            simd::softmax::softmax_backward(
+                &mut dx[r.clone()],
+                &dys[r.clone()],
+                &y[r.clone()],
+                1..n,
+            );
+            results.push(dx[r.clone()].to_vec());
+            let (mut dl, _) = at_offset(&g0, offset);
+            let loss =
+                simd::xent::cross_entropy(Some(&mut dl[r.clone()]), &xs[r.clone()], target, 0.5);
+            results.push(dl[r.clone()].to_vec());
+            results.push(vec![loss]);
+            // Layer norm over rows of width 8 and n, on the same buffer.
+            for d in [8, n].into_iter().filter(|&d| d <= n) {
+                let rows = n / d;
+                let (gamma, beta) = (&g0[..d], &dy[..d]);
+                let (mut out, mut mean, mut rstd) =
+                    (vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows]);
+                let (xs, r) = (&xs[r.start..r.start + rows * d], 0..rows * d);
+                simd::layernorm::layernorm_forward(
+                    &mut out, &mut mean, &mut rstd, xs, gamma, beta, d, 1e-5,
+                );
+                let (mut dx, rr) = at_offset(&g0[r.clone()], offset);
+                let (mut dg, mut db) = (g0[..d].to_vec(), dy[..d].to_vec());
+                simd::layernorm::layernorm_backward(
+                    &mut dx[rr.clone()],
+                    &mut dg,
+                    &mut db,
+                    &dys[offset..offset + rows * d],
+                    xs,
+                    gamma,
+                    &mean,
+                    &rstd,
+                    d,
+                );
+                results.extend([out, mean, rstd, dx[rr].to_vec(), dg, db]);
+            }
+            let bits: Vec<Vec<u32>> = results
+                .iter()
+                .map(|v| v.iter().map(|f| f.to_bits()).collect())
+                .collect();
+            match &reference {
+                None => reference = Some(bits),
+                Some(want) => assert_eq!(&bits, want, "n = {n}, offset {offset}"),
+            }
+        }
     }
 }

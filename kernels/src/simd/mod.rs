@@ -5,6 +5,7 @@ pub mod gelu;
 pub mod layernorm;
 pub mod matmul;
 pub mod score;
+pub(crate) mod short_row;
 pub mod softmax;
 pub mod vector;
 pub mod xent;

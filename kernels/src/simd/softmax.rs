@@ -2,7 +2,10 @@
 
 use core::ops::Range;
 
-use super::vector::{self, exp, load, load_padded, store, store_part, Lanes, LANES};
+use super::short_row::{
+    by_shape, groups, load_group, load_row, store_group, tree_max, tree_sum, MAX_LEN,
+};
+use super::vector::{self, exp, load, load_padded, reduce_max, store, store_part, Lanes, LANES};
 
 /// One row (n = `inp.len()`): `out[valid] = softmax(inp[valid])`, out = 0
 /// outside `valid`. An empty range, or one whose inputs are all −∞, gives
@@ -12,7 +15,8 @@ use super::vector::{self, exp, load, load_padded, store, store_part, Lanes, LANE
 /// kept in lanes (every exponent is ≤ 0, so nothing overflows, and the sum
 /// is ≥ 1 because the max element contributes e⁰); (3) out *= 1/sum — one
 /// reciprocal per row instead of a division per element costs at most one
-/// extra rounding (≤ 1 ulp) per output.
+/// extra rounding (≤ 1 ulp) per output. A valid range of at most 64
+/// columns runs the same steps in registers (`forward_in_registers`).
 ///
 /// # Panics
 /// If `out.len() != inp.len()` or `valid` does not fit the row.
@@ -24,6 +28,9 @@ pub fn softmax_forward(out: &mut [f32], inp: &[f32], valid: Range<usize>) {
     out[..valid.start].fill(0.0);
     out[valid.end..].fill(0.0);
     let y = &mut out[valid];
+    if (1..=MAX_LEN).contains(&x.len()) {
+        return by_shape!(x.len(), forward_in_registers(y, x));
+    }
 
     // Pass 1: the row max.
     let row_max = vector::max(x);
@@ -67,6 +74,33 @@ pub fn softmax_forward(out: &mut [f32], inp: &[f32], valid: Range<usize>) {
     vector::scale(y, 1.0 / total);
 }
 
+/// [`softmax_forward`] of a valid range of `FULL` whole lane groups and
+/// `PART` trailing columns (at most 64 in all) held in registers: the same
+/// three steps, but the exponentials stay in registers between the sum
+/// and the normalisation, so the row is loaded once and stored once. The
+/// max and the sum are combined over the groups in a pairwise tree (no
+/// loop-carried chain).
+#[inline(always)]
+fn forward_in_registers<const FULL: usize, const PART: usize>(y: &mut [f32], x: &[f32]) {
+    let n = groups(FULL, PART);
+    let xs = load_row::<FULL, PART>(x, f32::NEG_INFINITY);
+    let row_max = reduce_max(tree_max(&xs, n));
+    if row_max == f32::NEG_INFINITY {
+        y.fill(0.0);
+        return;
+    }
+    let shift = Lanes::splat(row_max);
+    // Padded lanes hold −∞ and give e^−∞ = 0.
+    let mut e = xs;
+    for k in 0..n {
+        e[k] = exp(xs[k] - shift);
+    }
+    let inv_total = Lanes::splat(1.0 / tree_sum(&e, n).reduce_add());
+    for (k, &ek) in e.iter().enumerate().take(n) {
+        store_group::<FULL, PART>(y, k, ek * inv_total);
+    }
+}
+
 /// One row: `dinp[valid] += out ⊙ (dout − ⟨out, dout⟩)`, the inner product
 /// over `valid`; elements outside `valid` are not touched. O(n).
 ///
@@ -76,7 +110,8 @@ pub fn softmax_forward(out: &mut [f32], inp: &[f32], valid: Range<usize>) {
 /// nothing waits on the reduction until sweep 2. Rounding: two roundings
 /// per element as in the twin's out·(dout − ⟨·⟩) + dinp, but of
 /// |dinp + out·dout| rather than |out·(dout − ⟨·⟩)|, which the test
-/// tolerances account for.
+/// tolerances account for. A valid range of at most 64 columns is held in
+/// registers instead (`backward_in_registers`), with the same roundings.
 ///
 /// # Panics
 /// If the three lengths differ or `valid` does not fit the row.
@@ -88,6 +123,9 @@ pub fn softmax_backward(dinp: &mut [f32], dout: &[f32], out: &[f32], valid: Rang
     let dx = &mut dinp[valid.clone()];
     let dy = &dout[valid.clone()];
     let y = &out[valid];
+    if (1..=MAX_LEN).contains(&y.len()) {
+        return by_shape!(y.len(), backward_in_registers(dx, dy, y));
+    }
 
     // Sweep 1 (tail in scalar code: at most 15 elements).
     let (mut acc0, mut acc1) = (Lanes::ZERO, Lanes::ZERO);
@@ -127,5 +165,36 @@ pub fn softmax_backward(dinp: &mut [f32], dout: &[f32], out: &[f32], valid: Rang
     }
     for (g, &yy) in cdx.into_remainder().iter_mut().zip(cy.remainder()) {
         *g = (-yy).mul_add(inner_scalar, *g);
+    }
+}
+
+/// [`softmax_backward`] of a valid range of `FULL` whole lane groups and
+/// `PART` trailing columns (at most 64 in all): dinp + out ⊙ dout is kept
+/// in registers while ⟨out, dout⟩ is reduced (a pairwise tree of the lane
+/// products, no loop-carried chain), then out·⟨out, dout⟩ is subtracted and
+/// dinp stored once. Each of the three rows is loaded once and dinp stored
+/// once; the roundings per element are those of the long-row sweeps.
+#[inline(always)]
+fn backward_in_registers<const FULL: usize, const PART: usize>(
+    dx: &mut [f32],
+    dy: &[f32],
+    y: &[f32],
+) {
+    let n = groups(FULL, PART);
+    // Padded lanes are 0 and contribute nothing; they are not stored.
+    let mut partial = [Lanes::ZERO; super::short_row::MAX_GROUPS];
+    let mut products = partial;
+    for k in 0..n {
+        let (yk, dyk) = (
+            load_group::<FULL, PART>(y, k, 0.0),
+            load_group::<FULL, PART>(dy, k, 0.0),
+        );
+        partial[k] = yk.mul_add(dyk, load_group::<FULL, PART>(dx, k, 0.0));
+        products[k] = yk * dyk;
+    }
+    let inner = Lanes::splat(tree_sum(&products, n).reduce_add());
+    for (k, &pk) in partial.iter().enumerate().take(n) {
+        let yk = load_group::<FULL, PART>(y, k, 0.0);
+        store_group::<FULL, PART>(dx, k, yk.mul_neg_add(inner, pk));
     }
 }
