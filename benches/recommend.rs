@@ -1,6 +1,8 @@
 //! Batch-1 serving latency: `Recommender::recommend(history, 10)` with a
 //! SASRec model of the issue-4 shape (d = 64, L = 50, 2 layers, 2 heads,
-//! N = 3,416 items), history of 50 external ids, seen items excluded.
+//! N = 3,416 items), history of 50 external ids, seen items excluded; and
+//! the same call with a DTRec model at T_max = 3 (fixed depth, and halting
+//! by a threshold rule that never stops early).
 //! Criterion's median is the figure quoted in BENCHMARKS.md.
 //!
 //! Beside it, group `adaptive_batch1_n3416` scores one history of 50 items
@@ -38,6 +40,30 @@ fn recommend(c: &mut Criterion) {
         let h = &history[50 - len..];
         group.bench_function(format!("history_{len}"), |b| {
             b.iter(|| black_box(rec.recommend(black_box(h), 10, &options).unwrap()))
+        });
+    }
+    // the full serving call of a DTRec model at T_max = 3, at fixed depth
+    // and with a threshold rule that never stops early (the worst case:
+    // every step and its indicators run)
+    let dtrec = Sasrec::new(ModelConfig::reasoning(N, Family::Dtrec, 3), 3).unwrap();
+    let never = ThresholdRule {
+        t_min: 1,
+        theta_h: f32::NEG_INFINITY,
+        theta_d: f32::NEG_INFINITY,
+        theta_delta: f32::NEG_INFINITY,
+    };
+    for (name, policy) in [
+        ("dtrec_t3_fixed", HaltingPolicy::Fixed),
+        (
+            "dtrec_t3_threshold_never_stops",
+            HaltingPolicy::Threshold(never),
+        ),
+    ] {
+        let rec = Recommender::new(dtrec.clone(), rec.vocab().to_vec())
+            .unwrap()
+            .with_halting(policy);
+        group.bench_function(format!("{name}_history_50"), |b| {
+            b.iter(|| black_box(rec.recommend(black_box(&history), 10, &options).unwrap()))
         });
     }
     group.finish();
