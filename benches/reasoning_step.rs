@@ -7,7 +7,8 @@
 //!
 //! Run: `RAYON_NUM_THREADS=2 cargo bench --bench reasoning_step`
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use dtrec::kernels::rng::CounterRng;
 use dtrec::model::{Family, ModelConfig, Sasrec, StateLossArgs, TrainBatch};
 use dtrec::train::hps::{cluster_items, HpsLoss};
@@ -58,18 +59,51 @@ fn configs() -> Vec<(ModelConfig, bool, String)> {
     out
 }
 
+/// The batches of every training bench: Beauty-like lengths (mean ≈ 8.9)
+/// and every history at L.
+fn bench_batches() -> [(&'static str, TrainBatch); 2] {
+    let rng = CounterRng::new(9);
+    let beauty = |b: usize| (1 + (-(1.0 - rng.uniform(5, b as u64)).ln() * 7.9) as usize).min(L);
+    [
+        ("beauty_lengths", batch(beauty, 4)),
+        ("full", batch(|_| L, 3)),
+    ]
+}
+
+/// Benches one training step `step(seed)` with criterion, then prints its
+/// wall-clock throughput over 5 more steps.
+fn bench_step<R>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    mut step: impl FnMut(u64) -> R,
+) {
+    let mut seed = 0u64;
+    group.bench_function(id, |bench| {
+        bench.iter(|| {
+            seed += 1;
+            black_box(step(seed))
+        })
+    });
+    let t0 = std::time::Instant::now();
+    let reps = 5;
+    for s in 0..reps {
+        black_box(step(1000 + s));
+    }
+    let secs = t0.elapsed().as_secs_f64() / reps as f64;
+    println!(
+        "{id}: wall {:.1} ms/step = {:.0} sequences/s",
+        secs * 1e3,
+        B as f64 / secs
+    );
+}
+
 fn train_step(c: &mut Criterion) {
     println!(
         "kernels: {}; rayon threads: {}",
         dtrec::kernels::simd_path(),
         rayon::current_num_threads()
     );
-    let rng = CounterRng::new(9);
-    let beauty = |b: usize| (1 + (-(1.0 - rng.uniform(5, b as u64)).ln() * 7.9) as usize).min(L);
-    let batches = [
-        ("beauty_lengths", batch(beauty, 4)),
-        ("full", batch(|_| L, 3)),
-    ];
+    let batches = bench_batches();
     let mut group = c.benchmark_group("reasoning_train_step_d64_L50_B256_N3416_T3");
     group.sample_size(10);
     group.throughput(Throughput::Elements(B as u64));
@@ -78,27 +112,10 @@ fn train_step(c: &mut Criterion) {
         model.set_contrastive(contrastive);
         for (name, batch) in &batches {
             let mut grads = model.params.zeros_like();
-            let mut step = 0u64;
-            let id = format!("{label}_{name}");
-            group.bench_function(&id, |bench| {
-                bench.iter(|| {
-                    grads.zero_grad();
-                    step += 1;
-                    black_box(model.loss_and_grad(&mut grads, batch, step))
-                })
-            });
-            let t0 = std::time::Instant::now();
-            let reps = 5;
-            for s in 0..reps {
+            bench_step(&mut group, &format!("{label}_{name}"), |seed| {
                 grads.zero_grad();
-                black_box(model.loss_and_grad(&mut grads, batch, 1000 + s));
-            }
-            let secs = t0.elapsed().as_secs_f64() / reps as f64;
-            println!(
-                "{id}: wall {:.1} ms/step = {:.0} sequences/s",
-                secs * 1e3,
-                B as f64 / secs
-            );
+                model.loss_and_grad(&mut grads, batch, seed)
+            });
         }
     }
     group.finish();
@@ -108,12 +125,7 @@ fn train_step(c: &mut Criterion) {
 /// variants), over prototypes clustered from the model's item table, as the
 /// trainer runs them after its warm-up epoch.
 fn train_step_hps(c: &mut Criterion) {
-    let rng = CounterRng::new(9);
-    let beauty = |b: usize| (1 + (-(1.0 - rng.uniform(5, b as u64)).ln() * 7.9) as usize).min(L);
-    let batches = [
-        ("beauty_lengths", batch(beauty, 4)),
-        ("full", batch(|_| L, 3)),
-    ];
+    let batches = bench_batches();
     let mut group = c.benchmark_group("dtrec_hps_train_step_d64_L50_B256_N3416_T3");
     group.sample_size(10);
     group.throughput(Throughput::Elements(B as u64));
@@ -128,37 +140,11 @@ fn train_step_hps(c: &mut Criterion) {
         let extra = |args: StateLossArgs<'_, f32>| hps.eval(args);
         for (name, batch) in &batches {
             let mut grads = model.params.zeros_like();
-            let mut step = 0u64;
             let id = format!("dtrec_hps_{}_{name}", variant.name());
-            group.bench_function(&id, |bench| {
-                bench.iter(|| {
-                    grads.zero_grad();
-                    step += 1;
-                    black_box(model.loss_and_grad_extra(
-                        &mut grads,
-                        batch,
-                        Some(step),
-                        Some(&extra),
-                    ))
-                })
-            });
-            let t0 = std::time::Instant::now();
-            let reps = 5;
-            for s in 0..reps {
+            bench_step(&mut group, &id, |seed| {
                 grads.zero_grad();
-                black_box(model.loss_and_grad_extra(
-                    &mut grads,
-                    batch,
-                    Some(1000 + s),
-                    Some(&extra),
-                ));
-            }
-            let secs = t0.elapsed().as_secs_f64() / reps as f64;
-            println!(
-                "{id}: wall {:.1} ms/step = {:.0} sequences/s",
-                secs * 1e3,
-                B as f64 / secs
-            );
+                model.loss_and_grad_extra(&mut grads, batch, Some(seed), Some(&extra))
+            });
         }
     }
     group.finish();

@@ -4,6 +4,8 @@
 //! schedule follows the configuration, and a DTRec run with prototypes
 //! resumes bit-identically from a checkpoint.
 
+mod common;
+
 use dtrec::data::{leave_one_out, synthetic::SyntheticConfig, Interactions, Split};
 use dtrec::kernels::rng::CounterRng;
 use dtrec::model::{Family, ModelConfig, Sasrec, StateLossArgs};
@@ -11,7 +13,7 @@ use dtrec::reasoning::hierarchy::Prototypes;
 use dtrec::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers};
 use dtrec::train::hps::{cluster_items, HpsLoss};
 use dtrec::train::{
-    load_checkpoint, run, save_checkpoint, HpsConfig, HpsVariant, TrainConfig, TrainState,
+    load_checkpoint, save_checkpoint, HpsConfig, HpsVariant, TrainConfig, TrainState,
 };
 
 fn small_model(n_items: usize, t_max: usize) -> Sasrec {
@@ -212,35 +214,21 @@ fn setup() -> (Interactions, Split, ModelConfig, TrainConfig) {
     (data, split, model, train)
 }
 
-fn epochs(
-    state: &mut TrainState,
-    data: &Interactions,
-    split: &Split,
-    train: &TrainConfig,
-    n: usize,
-) {
-    let limited = TrainConfig {
-        max_epochs: n,
-        ..train.clone()
-    };
-    run(state, data, split, &limited, &mut |_| {}, &mut |_| Ok(())).unwrap();
-}
-
 #[test]
 fn dtrec_with_prototypes_resumes_bit_identically() {
     let (data, split, model, train) = setup();
     let vocab = data.item_ids()[1..].to_vec();
     let mut straight = TrainState::new(model.clone(), &train).unwrap();
-    epochs(&mut straight, &data, &split, &train, 1);
+    common::train_until(&mut straight, &data, &split, &train, 1);
     assert!(
         straight.prototypes.is_none(),
         "no prototypes during the warm-up epoch"
     );
-    epochs(&mut straight, &data, &split, &train, 4);
+    common::train_until(&mut straight, &data, &split, &train, 4);
     assert!(straight.prototypes.is_some());
 
     let mut first = TrainState::new(model, &train).unwrap();
-    epochs(&mut first, &data, &split, &train, 2);
+    common::train_until(&mut first, &data, &split, &train, 2);
     assert!(first.prototypes.is_some());
     let path = std::env::temp_dir().join(format!("dtrec-hps-{}.safetensors", std::process::id()));
     save_checkpoint(&path, &first, &train, &vocab).unwrap();
@@ -248,7 +236,7 @@ fn dtrec_with_prototypes_resumes_bit_identically() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(resumed.prototypes, first.prototypes);
     drop(first);
-    epochs(&mut resumed, &data, &split, &saved, 4);
+    common::train_until(&mut resumed, &data, &split, &saved, 4);
     assert_eq!(resumed.model.params, straight.model.params);
     assert_eq!(resumed.prototypes, straight.prototypes);
     let bits =
@@ -269,14 +257,14 @@ fn hps_changes_training() {
     };
     let mut with = TrainState::new(model.clone(), &train).unwrap();
     let mut without = TrainState::new(model, &off).unwrap();
-    epochs(&mut with, &data, &split, &train, 1);
-    epochs(&mut without, &data, &split, &off, 1);
+    common::train_until(&mut with, &data, &split, &train, 1);
+    common::train_until(&mut without, &data, &split, &off, 1);
     assert_eq!(
         with.model.params, without.model.params,
         "identical warm-up epoch"
     );
-    epochs(&mut with, &data, &split, &train, 2);
-    epochs(&mut without, &data, &split, &off, 2);
+    common::train_until(&mut with, &data, &split, &train, 2);
+    common::train_until(&mut without, &data, &split, &off, 2);
     assert!(without.prototypes.is_none());
     assert_ne!(with.model.params, without.model.params);
     assert!(

@@ -3,9 +3,11 @@
 //! checkpoint file and resumed from it ends with exactly the parameters,
 //! optimizer moments and epoch log of the uninterrupted run.
 
+mod common;
+
 use dtrec::data::{leave_one_out, synthetic::SyntheticConfig, Interactions, Split};
 use dtrec::model::ModelConfig;
-use dtrec::train::{load_checkpoint, run, save_checkpoint, TrainConfig, TrainState};
+use dtrec::train::{load_checkpoint, save_checkpoint, TrainConfig, TrainState};
 
 fn setup() -> (Interactions, Split, ModelConfig, TrainConfig) {
     let synth = SyntheticConfig {
@@ -32,20 +34,6 @@ fn setup() -> (Interactions, Split, ModelConfig, TrainConfig) {
     (data, split, model, train)
 }
 
-fn train_epochs(
-    state: &mut TrainState,
-    data: &Interactions,
-    split: &Split,
-    train: &TrainConfig,
-    epochs: usize,
-) {
-    let limited = TrainConfig {
-        max_epochs: epochs,
-        ..train.clone()
-    };
-    run(state, data, split, &limited, &mut |_| {}, &mut |_| Ok(())).unwrap();
-}
-
 /// The timing-free part of the epoch log: loss bits and validation metrics.
 fn losses(state: &TrainState) -> Vec<(u64, Option<dtrec::eval::Metrics>)> {
     state
@@ -60,8 +48,8 @@ fn same_seed_same_bits() {
     let (data, split, model, train) = setup();
     let mut a = TrainState::new(model.clone(), &train).unwrap();
     let mut b = TrainState::new(model, &train).unwrap();
-    train_epochs(&mut a, &data, &split, &train, 2);
-    train_epochs(&mut b, &data, &split, &train, 2);
+    common::train_until(&mut a, &data, &split, &train, 2);
+    common::train_until(&mut b, &data, &split, &train, 2);
     assert_eq!(a.model.params, b.model.params);
     assert_eq!(losses(&a), losses(&b));
 }
@@ -72,10 +60,10 @@ fn resume_from_checkpoint_is_bit_identical() {
     let vocab = data.item_ids()[1..].to_vec();
 
     let mut straight = TrainState::new(model.clone(), &train).unwrap();
-    train_epochs(&mut straight, &data, &split, &train, 3);
+    common::train_until(&mut straight, &data, &split, &train, 3);
 
     let mut first = TrainState::new(model, &train).unwrap();
-    train_epochs(&mut first, &data, &split, &train, 1);
+    common::train_until(&mut first, &data, &split, &train, 1);
     let path =
         std::env::temp_dir().join(format!("dtrec-resume-{}.safetensors", std::process::id()));
     save_checkpoint(&path, &first, &train, &vocab).unwrap();
@@ -85,7 +73,7 @@ fn resume_from_checkpoint_is_bit_identical() {
     assert_eq!(saved_train, train);
     assert_eq!(saved_vocab, vocab);
     assert_eq!(resumed.epoch, 1);
-    train_epochs(&mut resumed, &data, &split, &saved_train, 3);
+    common::train_until(&mut resumed, &data, &split, &saved_train, 3);
 
     assert_eq!(resumed.epoch, straight.epoch);
     assert_eq!(

@@ -106,3 +106,20 @@ pub fn random_batch(
         .collect();
     dtrec::model::TrainBatch::new(items, lengths, targets, l, cfg.n_items).unwrap()
 }
+
+/// Runs `state` until `epochs` epochs are done in all (the run's other
+/// settings from `train`), without callbacks.
+#[allow(dead_code)]
+pub fn train_until(
+    state: &mut dtrec::train::TrainState,
+    data: &dtrec::data::Interactions,
+    split: &dtrec::data::Split,
+    train: &dtrec::train::TrainConfig,
+    epochs: usize,
+) {
+    let limited = dtrec::train::TrainConfig {
+        max_epochs: epochs,
+        ..train.clone()
+    };
+    dtrec::train::run(state, data, split, &limited, &mut |_| {}, &mut |_| Ok(())).unwrap();
+}
