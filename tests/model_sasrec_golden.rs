@@ -1,8 +1,12 @@
 //! SASRec path unchanged by the reasoning chain (issue 5): the exact f32 bits
 //! of `loss_and_grad`'s loss, an FNV-1a hash of every gradient's bits and of
 //! `encode_batch`'s output, for a fixed batch, seed and thread count. The
-//! constants were recorded on main BEFORE the reasoning chain was added
-//! (commit 126b54a); any change to the SASRec arithmetic breaks this test.
+//! constants were recorded on main before the reasoning chain was added
+//! (commit 126b54a) and held until the kernel rework of commit 3041b6f
+//! (backward row kernels of ≤ 64 columns kept in registers), which rounds
+//! the backward pass differently — the loss and the encoding bits are
+//! unchanged, the gradient hash was re-recorded there. Any other change to
+//! the SASRec arithmetic breaks this test.
 
 use dtrec::kernels::rng::CounterRng;
 use dtrec::model::{ModelConfig, Sasrec, TrainBatch};
@@ -62,7 +66,7 @@ fn sasrec_loss_gradient_and_encoding_bits_are_unchanged() {
     });
     assert_eq!(
         (loss.to_bits(), grad_hash, enc_hash),
-        (0x406d_3b7d, 0x0a24_bd07_526b_8968, 0x5ac0_4955_9dbe_220f),
+        (0x406d_3b7d, 0x8642_93fd_57b1_bdef, 0x5ac0_4955_9dbe_220f),
         "SASRec arithmetic changed"
     );
 }
