@@ -9,33 +9,15 @@
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use dtrec::kernels::rng::CounterRng;
-use dtrec::model::{Family, ModelConfig, Sasrec, StateLossArgs, TrainBatch};
+use dtrec::model::{Family, ModelConfig, Sasrec, StateLossArgs};
 use dtrec::train::hps::{cluster_items, HpsLoss};
 use dtrec::train::{HpsConfig, HpsVariant};
 use std::hint::black_box;
 
-const B: usize = 256;
-const L: usize = 50;
-const N: usize = 3416;
-const T_MAX: usize = 3;
+mod common;
+use common::{batch, bench_batches, B, L, N};
 
-fn batch(lengths: impl Fn(usize) -> usize, seed: u64) -> TrainBatch {
-    let rng = CounterRng::new(seed);
-    let mut items = vec![0u32; B * L];
-    let mut lens = vec![];
-    for b in 0..B {
-        let len = lengths(b);
-        for c in L - len..L {
-            items[b * L + c] = 1 + rng.below(0, (b * L + c) as u64, N as u64) as u32;
-        }
-        lens.push(len as u32);
-    }
-    let targets = (0..B)
-        .map(|b| 1 + rng.below(1, b as u64, N as u64) as u32)
-        .collect();
-    TrainBatch::new(items, lens, targets, L, N).unwrap()
-}
+const T_MAX: usize = 3;
 
 /// (config, contrastive noise view on, label)
 fn configs() -> Vec<(ModelConfig, bool, String)> {
@@ -57,17 +39,6 @@ fn configs() -> Vec<(ModelConfig, bool, String)> {
         "rearec-prl-rcl".into(),
     ));
     out
-}
-
-/// The batches of every training bench: Beauty-like lengths (mean ≈ 8.9)
-/// and every history at L.
-fn bench_batches() -> [(&'static str, TrainBatch); 2] {
-    let rng = CounterRng::new(9);
-    let beauty = |b: usize| (1 + (-(1.0 - rng.uniform(5, b as u64)).ln() * 7.9) as usize).min(L);
-    [
-        ("beauty_lengths", batch(beauty, 4)),
-        ("full", batch(|_| L, 3)),
-    ]
 }
 
 /// Benches one training step `step(seed)` with criterion, then prints its

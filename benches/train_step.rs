@@ -11,30 +11,11 @@
 //! Run: `RAYON_NUM_THREADS=2 cargo bench --bench train_step`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dtrec::kernels::rng::CounterRng;
-use dtrec::model::{ModelConfig, Sasrec, TrainBatch};
+use dtrec::model::{ModelConfig, Sasrec};
 use std::hint::black_box;
 
-const B: usize = 256;
-const L: usize = 50;
-const N: usize = 3416;
-
-fn batch(lengths: impl Fn(usize) -> usize, seed: u64) -> TrainBatch {
-    let rng = CounterRng::new(seed);
-    let mut items = vec![0u32; B * L];
-    let mut lens = vec![];
-    for b in 0..B {
-        let len = lengths(b);
-        for c in L - len..L {
-            items[b * L + c] = 1 + rng.below(0, (b * L + c) as u64, N as u64) as u32;
-        }
-        lens.push(len as u32);
-    }
-    let targets = (0..B)
-        .map(|b| 1 + rng.below(1, b as u64, N as u64) as u32)
-        .collect();
-    TrainBatch::new(items, lens, targets, L, N).unwrap()
-}
+mod common;
+use common::{batch, bench_batches, B, L, N};
 
 fn train_step(c: &mut Criterion) {
     println!(
@@ -43,14 +24,7 @@ fn train_step(c: &mut Criterion) {
         rayon::current_num_threads()
     );
     let model = Sasrec::new(ModelConfig::sasrec(N), 1).unwrap();
-    let rng = CounterRng::new(9);
-    // Beauty training prefixes: about 8.9 items on average, capped at L;
-    // drawn here as 1 + geometric-like lengths with that mean.
-    let beauty = |b: usize| (1 + (-(1.0 - rng.uniform(5, b as u64)).ln() * 7.9) as usize).min(L);
-    let batches = [
-        ("full", batch(|_| L, 3)),
-        ("beauty_lengths", batch(beauty, 4)),
-    ];
+    let batches = bench_batches();
     let mut group = c.benchmark_group("train_step_d64_L50_B256_N3416");
     group.sample_size(20);
     group.throughput(Throughput::Elements(B as u64));

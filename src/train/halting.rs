@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Batch, Interactions, Sample};
+use crate::kernels::{AdamStep, Kernels};
 use crate::model::{Sasrec, SeqBatch, StepTrace};
 use crate::reasoning::halting::{
     calibrate_thresholds, gate_labels, Calibration, CalibrationError, LearnedGate, ThresholdGrid,
@@ -177,8 +178,8 @@ pub fn fit_gate(
         .chunks_exact(t_max + 1)
         .flat_map(gate_labels)
         .collect();
-    // Adam on the four numbers (β₁ 0.9, β₂ 0.999, lr 0.05)
-    let (lr, b1, b2, eps) = (0.05f64, 0.9f64, 0.999f64, 1e-8f64);
+    // Adam (β₁ 0.9, β₂ 0.999, lr 0.05) on the four numbers [w; b], in f64
+    let (b1, b2) = (0.9f64, 0.999f64);
     let mut theta = [0.0f64; 4];
     let (mut m, mut v) = ([0.0f64; 4], [0.0f64; 4]);
     let lambda = config.gate_lambda as f32;
@@ -188,12 +189,17 @@ pub fn fit_gate(
         let mut grad = LearnedGate::<f32>::default();
         loss = lambda * gate.mean_loss(Some(&mut grad), lambda, &indicators, &labels);
         let g = [grad.w[0], grad.w[1], grad.w[2], grad.b].map(f64::from);
-        let (c1, c2) = (1.0 - b1.powi(step as i32), 1.0 - b2.powi(step as i32));
-        for i in 0..4 {
-            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-            theta[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
-        }
+        let adam = AdamStep {
+            lr: 0.05,
+            beta1: b1,
+            beta2: b2,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            bias_correction1: 1.0 - b1.powi(step as i32),
+            bias_correction2: 1.0 - b2.powi(step as i32),
+            decoupled: false,
+        };
+        f64::adam_update(&mut theta, &g, &mut m, &mut v, &adam);
         gate = LearnedGate {
             w: [theta[0] as f32, theta[1] as f32, theta[2] as f32],
             b: theta[3] as f32,
