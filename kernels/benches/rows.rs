@@ -185,7 +185,11 @@ impl<M: Measurement> Bench<M> {
         target: Target,
         mut kernel: impl FnMut(Side) -> R,
     ) {
-        if self.filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+        if self
+            .filter
+            .as_ref()
+            .is_some_and(|f| !name.contains(f.as_str()))
+        {
             return;
         }
         let mut g = self.criterion.benchmark_group(name);
@@ -279,9 +283,7 @@ fn paired_rounds<R>(clock: fn() -> Duration, kernel: &mut impl FnMut(Side) -> R)
 /// takes to run about as long as the twin (from the first round on).
 fn simd_share(side: Side, twin: &[Duration], simd: &[Duration]) -> u32 {
     match (side, twin.first(), simd.first()) {
-        (Side::Simd, Some(t), Some(s)) => {
-            (t.as_nanos() / s.as_nanos().max(1)).clamp(1, 64) as u32
-        }
+        (Side::Simd, Some(t), Some(s)) => (t.as_nanos() / s.as_nanos().max(1)).clamp(1, 64) as u32,
         _ => 1,
     }
 }
@@ -292,34 +294,64 @@ fn vector_ops<M: Measurement>(b: &mut Bench<M>) {
     let shape = format!("{ROWS}x{D}");
     let rows = || x.chunks_exact(D).zip(y0.chunks_exact(D));
 
-    b.compare(&format!("dot_rows/{shape}"), n, Target::None, |side| match side {
-        Side::Twin => rows().map(|(a, b)| twin::vector::dot(a, b)).sum::<f32>(),
-        Side::Simd => rows().map(|(a, b)| simd::vector::dot(a, b)).sum::<f32>(),
-    });
-    b.compare(&format!("sum_rows/{shape}"), n, Target::None, |side| match side {
-        Side::Twin => x.chunks_exact(D).map(twin::vector::sum).sum::<f32>(),
-        Side::Simd => x.chunks_exact(D).map(simd::vector::sum).sum::<f32>(),
-    });
-    b.compare(&format!("max_rows/{shape}"), n, Target::None, |side| match side {
-        Side::Twin => x.chunks_exact(D).map(twin::vector::max).sum::<f32>(),
-        Side::Simd => x.chunks_exact(D).map(simd::vector::max).sum::<f32>(),
-    });
+    b.compare(
+        &format!("dot_rows/{shape}"),
+        n,
+        Target::None,
+        |side| match side {
+            Side::Twin => rows().map(|(a, b)| twin::vector::dot(a, b)).sum::<f32>(),
+            Side::Simd => rows().map(|(a, b)| simd::vector::dot(a, b)).sum::<f32>(),
+        },
+    );
+    b.compare(
+        &format!("sum_rows/{shape}"),
+        n,
+        Target::None,
+        |side| match side {
+            Side::Twin => x.chunks_exact(D).map(twin::vector::sum).sum::<f32>(),
+            Side::Simd => x.chunks_exact(D).map(simd::vector::sum).sum::<f32>(),
+        },
+    );
+    b.compare(
+        &format!("max_rows/{shape}"),
+        n,
+        Target::None,
+        |side| match side {
+            Side::Twin => x.chunks_exact(D).map(twin::vector::max).sum::<f32>(),
+            Side::Simd => x.chunks_exact(D).map(simd::vector::max).sum::<f32>(),
+        },
+    );
 
     let mut y = y0.clone();
-    b.compare(&format!("axpy/{shape}"), n, Target::NoSlower, |side| match side {
-        Side::Twin => twin::vector::axpy(&mut y, black_box(1e-3), &x),
-        Side::Simd => simd::vector::axpy(&mut y, black_box(1e-3), &x),
-    });
-    b.compare(&format!("scale/{shape}"), n, Target::NoSlower, |side| match side {
-        Side::Twin => twin::vector::scale(&mut y, black_box(1.0)),
-        Side::Simd => simd::vector::scale(&mut y, black_box(1.0)),
-    });
+    b.compare(
+        &format!("axpy/{shape}"),
+        n,
+        Target::NoSlower,
+        |side| match side {
+            Side::Twin => twin::vector::axpy(&mut y, black_box(1e-3), &x),
+            Side::Simd => simd::vector::axpy(&mut y, black_box(1e-3), &x),
+        },
+    );
+    b.compare(
+        &format!("scale/{shape}"),
+        n,
+        Target::NoSlower,
+        |side| match side {
+            Side::Twin => twin::vector::scale(&mut y, black_box(1.0)),
+            Side::Simd => simd::vector::scale(&mut y, black_box(1.0)),
+        },
+    );
 
     let mut out = vec![0.0f32; n];
-    b.compare(&format!("add/{shape}"), n, Target::NoSlower, |side| match side {
-        Side::Twin => twin::vector::add(&mut out, &x, &y0),
-        Side::Simd => simd::vector::add(&mut out, &x, &y0),
-    });
+    b.compare(
+        &format!("add/{shape}"),
+        n,
+        Target::NoSlower,
+        |side| match side {
+            Side::Twin => twin::vector::add(&mut out, &x, &y0),
+            Side::Simd => simd::vector::add(&mut out, &x, &y0),
+        },
+    );
 }
 
 fn softmax<M: Measurement>(b: &mut Bench<M>) {
@@ -327,30 +359,40 @@ fn softmax<M: Measurement>(b: &mut Bench<M>) {
     let x = data(n, 3, 4.0);
     let mut out = vec![0.0f32; n];
     let shape = format!("{ROWS}x{D}");
-    b.compare(&format!("softmax_forward/{shape}"), n, Target::AtLeast(4.0), |side| {
-        let rows = out.chunks_exact_mut(D).zip(x.chunks_exact(D));
-        match side {
-            Side::Twin => rows.for_each(|(o, r)| twin::softmax::softmax_forward(o, r, 0..D)),
-            Side::Simd => rows.for_each(|(o, r)| simd::softmax::softmax_forward(o, r, 0..D)),
-        }
-    });
+    b.compare(
+        &format!("softmax_forward/{shape}"),
+        n,
+        Target::AtLeast(4.0),
+        |side| {
+            let rows = out.chunks_exact_mut(D).zip(x.chunks_exact(D));
+            match side {
+                Side::Twin => rows.for_each(|(o, r)| twin::softmax::softmax_forward(o, r, 0..D)),
+                Side::Simd => rows.for_each(|(o, r)| simd::softmax::softmax_forward(o, r, 0..D)),
+            }
+        },
+    );
 
     let dout = data(n, 4, 1.0);
     let mut dinp = vec![0.0f32; n];
-    b.compare(&format!("softmax_backward/{shape}"), n, Target::AtLeast(4.0), |side| {
-        let rows = dinp
-            .chunks_exact_mut(D)
-            .zip(dout.chunks_exact(D))
-            .zip(out.chunks_exact(D));
-        match side {
-            Side::Twin => {
-                rows.for_each(|((dx, dy), y)| twin::softmax::softmax_backward(dx, dy, y, 0..D))
+    b.compare(
+        &format!("softmax_backward/{shape}"),
+        n,
+        Target::AtLeast(4.0),
+        |side| {
+            let rows = dinp
+                .chunks_exact_mut(D)
+                .zip(dout.chunks_exact(D))
+                .zip(out.chunks_exact(D));
+            match side {
+                Side::Twin => {
+                    rows.for_each(|((dx, dy), y)| twin::softmax::softmax_backward(dx, dy, y, 0..D))
+                }
+                Side::Simd => {
+                    rows.for_each(|((dx, dy), y)| simd::softmax::softmax_backward(dx, dy, y, 0..D))
+                }
             }
-            Side::Simd => {
-                rows.for_each(|((dx, dy), y)| simd::softmax::softmax_backward(dx, dy, y, 0..D))
-            }
-        }
-    });
+        },
+    );
 }
 
 fn layernorm<M: Measurement>(b: &mut Bench<M>) {
@@ -359,23 +401,35 @@ fn layernorm<M: Measurement>(b: &mut Bench<M>) {
     let (gamma, beta) = (data(D, 6, 1.0), data(D, 7, 1.0));
     let (mut out, mut mean, mut rstd) = (vec![0.0f32; n], vec![0.0f32; ROWS], vec![0.0f32; ROWS]);
     let shape = format!("{ROWS}x{D}");
-    b.compare(&format!("layernorm_forward/{shape}"), n, Target::AtLeast(4.0), |side| {
-        let forward = match side {
-            Side::Twin => twin::layernorm::layernorm_forward::<f32>,
-            Side::Simd => simd::layernorm::layernorm_forward,
-        };
-        forward(&mut out, &mut mean, &mut rstd, &x, &gamma, &beta, D, 1e-12)
-    });
+    b.compare(
+        &format!("layernorm_forward/{shape}"),
+        n,
+        Target::AtLeast(4.0),
+        |side| {
+            let forward = match side {
+                Side::Twin => twin::layernorm::layernorm_forward::<f32>,
+                Side::Simd => simd::layernorm::layernorm_forward,
+            };
+            forward(&mut out, &mut mean, &mut rstd, &x, &gamma, &beta, D, 1e-12)
+        },
+    );
 
     let dout = data(n, 8, 1.0);
     let (mut dx, mut dg, mut db) = (vec![0.0f32; n], vec![0.0f32; D], vec![0.0f32; D]);
-    b.compare(&format!("layernorm_backward/{shape}"), n, Target::AtLeast(4.0), |side| {
-        let backward = match side {
-            Side::Twin => twin::layernorm::layernorm_backward::<f32>,
-            Side::Simd => simd::layernorm::layernorm_backward,
-        };
-        backward(&mut dx, &mut dg, &mut db, &dout, &x, &gamma, &mean, &rstd, D)
-    });
+    b.compare(
+        &format!("layernorm_backward/{shape}"),
+        n,
+        Target::AtLeast(4.0),
+        |side| {
+            let backward = match side {
+                Side::Twin => twin::layernorm::layernorm_backward::<f32>,
+                Side::Simd => simd::layernorm::layernorm_backward,
+            };
+            backward(
+                &mut dx, &mut dg, &mut db, &dout, &x, &gamma, &mean, &rstd, D,
+            )
+        },
+    );
 }
 
 fn gelu<M: Measurement>(b: &mut Bench<M>) {
@@ -383,17 +437,27 @@ fn gelu<M: Measurement>(b: &mut Bench<M>) {
     let x = data(n, 9, 4.0);
     let mut out = vec![0.0f32; n];
     let shape = format!("{ROWS}x{D}");
-    b.compare(&format!("gelu_forward/{shape}"), n, Target::AtLeast(4.0), |side| match side {
-        Side::Twin => twin::gelu::gelu_forward(&mut out, &x),
-        Side::Simd => simd::gelu::gelu_forward(&mut out, &x),
-    });
+    b.compare(
+        &format!("gelu_forward/{shape}"),
+        n,
+        Target::AtLeast(4.0),
+        |side| match side {
+            Side::Twin => twin::gelu::gelu_forward(&mut out, &x),
+            Side::Simd => simd::gelu::gelu_forward(&mut out, &x),
+        },
+    );
 
     let dout = data(n, 10, 1.0);
     let mut dinp = vec![0.0f32; n];
-    b.compare(&format!("gelu_backward/{shape}"), n, Target::AtLeast(4.0), |side| match side {
-        Side::Twin => twin::gelu::gelu_backward(&mut dinp, &dout, &x),
-        Side::Simd => simd::gelu::gelu_backward(&mut dinp, &dout, &x),
-    });
+    b.compare(
+        &format!("gelu_backward/{shape}"),
+        n,
+        Target::AtLeast(4.0),
+        |side| match side {
+            Side::Twin => twin::gelu::gelu_backward(&mut dinp, &dout, &x),
+            Side::Simd => simd::gelu::gelu_backward(&mut dinp, &dout, &x),
+        },
+    );
 }
 
 fn cross_entropy<M: Measurement>(b: &mut Bench<M>) {
@@ -463,9 +527,7 @@ fn adam<M: Measurement>(b: &mut Bench<M>) {
 
 /// Every group, under the given criterion configuration and clock.
 fn run_all<M: Measurement>(criterion: Criterion<M>, clock: fn() -> Duration) {
-    let filter = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'));
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut b = Bench {
         criterion,
         clock,

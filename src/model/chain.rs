@@ -113,6 +113,64 @@ struct NoisyStep<T> {
     groups: Vec<AttnGroup>,
 }
 
+/// What the backward of a step's input needs from its forward (clean or
+/// noisy view): u_k, LN_in's cache and the Dropout_r mask of
+/// z_k = Dropout_r(LN_in(u_k)), u_k = h_{k−1} + R[k−1] (+ ε_k).
+struct StepInput<'a, T> {
+    u: &'a [T],
+    ln: &'a LayerNormCache<T>,
+    mask: &'a [T],
+}
+
+/// Scratch of [`StepInput::backward`], (nb, d) each: the gradients of
+/// LN_in(u_k) and of u_k.
+#[derive(Debug, Default)]
+struct StepInputGrads<T> {
+    dln: Vec<T>,
+    du: Vec<T>,
+}
+
+impl<T: Kernels> StepInput<'_, T> {
+    /// Backward of step k's input from `dz` = ∂L/∂z_k (nb, d): accumulates
+    /// the gradients of LN_in and R[k−1], and adds ∂L/∂u_k into
+    /// ∂L/∂h_{k−1}, row j of `dstates` (nb, T + 1, d) at step k − 1.
+    fn backward(
+        &self,
+        p: &Params<T>,
+        grads: &mut Params<T>,
+        scratch: &mut StepInputGrads<T>,
+        dz: &[T],
+        dstates: &mut [T],
+        k: usize,
+    ) {
+        let (t_max, d) = (p.reason_pos.shape[0], p.reason_pos.shape[1]);
+        let (s, nb) = (t_max + 1, dz.len() / d);
+        reset(&mut scratch.dln, nb * d);
+        if self.mask.is_empty() {
+            scratch.dln.copy_from_slice(dz);
+        } else {
+            dropout_backward(&mut scratch.dln, dz, self.mask);
+        }
+        reset(&mut scratch.du, nb * d);
+        p.ln_in.backward(
+            &mut grads.ln_in,
+            &mut scratch.du,
+            &scratch.dln,
+            self.u,
+            self.ln,
+        );
+        let dr = &mut grads.reason_pos.data[(k - 1) * d..k * d];
+        for (j, du) in scratch.du.chunks_exact(d).enumerate() {
+            T::axpy(dr, T::ONE, du);
+            T::axpy(
+                &mut dstates[(j * s + k - 1) * d..(j * s + k) * d],
+                T::ONE,
+                du,
+            );
+        }
+    }
+}
+
 /// Forward state and backward buffers of the chain of one chunk.
 #[derive(Debug, Default)]
 pub(super) struct Chain<T> {
@@ -135,8 +193,7 @@ pub(super) struct Chain<T> {
     rows_v: Vec<T>,
     dx: Vec<T>,
     dy: Vec<T>,
-    dz: Vec<T>,
-    du: Vec<T>,
+    input_grads: StepInputGrads<T>,
     /// The noisy view, when [`forward_noisy`](Chain::forward_noisy) ran
     /// after the last [`forward`](Chain::forward).
     noisy: Vec<NoisyStep<T>>,
@@ -378,27 +435,19 @@ impl<T: Kernels> Chain<T> {
                 );
                 std::mem::swap(&mut self.dx, &mut self.dy);
             }
-            // dy = dz; z = Dropout_r(LN_in(u))
-            reset(&mut self.dz, nb * d);
-            if st.mask.is_empty() {
-                self.dz.copy_from_slice(&self.dy);
-            } else {
-                dropout_backward(&mut self.dz, &self.dy, &st.mask);
-            }
-            reset(&mut self.du, nb * d);
-            p.ln_in
-                .backward(&mut grads.ln_in, &mut self.du, &self.dz, &st.u, &st.ln);
-            // u = h_{k−1} + R[k−1]
-            let dr = &mut grads.reason_pos.data[(k - 1) * d..k * d];
-            for j in 0..nb {
-                let du = &self.du[j * d..(j + 1) * d];
-                T::axpy(dr, T::ONE, du);
-                T::axpy(
-                    &mut self.dstates[(j * s + k - 1) * d..(j * s + k) * d],
-                    T::ONE,
-                    du,
-                );
-            }
+            let input = StepInput {
+                u: &st.u,
+                ln: &st.ln,
+                mask: &st.mask,
+            };
+            input.backward(
+                p,
+                grads,
+                &mut self.input_grads,
+                &self.dy,
+                &mut self.dstates,
+                k,
+            );
         }
     }
 
@@ -594,25 +643,19 @@ impl<T: Kernels> Chain<T> {
                 );
                 std::mem::swap(&mut self.dx, &mut self.dy);
             }
-            reset(&mut self.dz, nb * d);
-            if st.mask.is_empty() {
-                self.dz.copy_from_slice(&self.dy);
-            } else {
-                dropout_backward(&mut self.dz, &self.dy, &st.mask);
-            }
-            reset(&mut self.du, nb * d);
-            p.ln_in
-                .backward(&mut grads.ln_in, &mut self.du, &self.dz, &ns.u, &ns.ln);
-            let dr = &mut grads.reason_pos.data[(k - 1) * d..k * d];
-            for j in 0..nb {
-                let du = &self.du[j * d..(j + 1) * d];
-                T::axpy(dr, T::ONE, du);
-                T::axpy(
-                    &mut self.dstates[(j * s + k - 1) * d..(j * s + k) * d],
-                    T::ONE,
-                    du,
-                );
-            }
+            let input = StepInput {
+                u: &ns.u,
+                ln: &ns.ln,
+                mask: &st.mask,
+            };
+            input.backward(
+                p,
+                grads,
+                &mut self.input_grads,
+                &self.dy,
+                &mut self.dstates,
+                k,
+            );
         }
     }
 
