@@ -13,7 +13,8 @@ use dtrec::reasoning::hierarchy::Prototypes;
 use dtrec::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers};
 use dtrec::train::hps::{cluster_items, HpsLoss};
 use dtrec::train::{
-    load_checkpoint, save_checkpoint, HpsConfig, HpsVariant, TrainConfig, TrainState,
+    load_checkpoint, run, save_checkpoint, HpsConfig, HpsVariant, TrainConfig, TrainError,
+    TrainState,
 };
 
 fn small_model(n_items: usize, t_max: usize) -> Sasrec {
@@ -26,7 +27,8 @@ fn small_model(n_items: usize, t_max: usize) -> Sasrec {
     Sasrec::new(cfg, 3).unwrap()
 }
 
-/// λ·(1/T)·Σ_t of the library's per-step losses, computed step by step.
+/// λ·(1/(T − t₀))·Σ_{t = t₀ … T−1} of the library's per-step losses
+/// (t₀ = `config.first_step`), computed step by step.
 #[allow(clippy::too_many_arguments)]
 fn reference(
     variant: HpsVariant,
@@ -43,9 +45,10 @@ fn reference(
     let s = t_max + 1;
     let mut dstates = vec![0.0f32; states.len()];
     let mut ditems = vec![0.0f32; items.len()];
-    let weight = config.lambda as f32 / t_max as f32;
+    let first = config.first_step;
+    let weight = config.lambda as f32 / (t_max - first) as f32;
     let mut total = 0.0;
-    for t in 0..t_max {
+    for t in first..t_max {
         let h: Vec<f32> = (0..rows)
             .flat_map(|r| states[(r * s + t) * d..(r * s + t + 1) * d].to_vec())
             .collect();
@@ -98,11 +101,15 @@ fn reference(
 fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
     let (n, t_max, d, rows) = (40, 3, 8, 7);
     let model = small_model(n, t_max);
-    for variant in [HpsVariant::Prototype, HpsVariant::ClusterSoft] {
+    let cases = [HpsVariant::Prototype, HpsVariant::ClusterSoft]
+        .into_iter()
+        .flat_map(|v| [(v, 0), (v, 1)]);
+    for (variant, first_step) in cases {
         let config = HpsConfig {
             variant,
             lambda: 0.7,
             k_min: 4,
+            first_step,
             ..HpsConfig::default()
         };
         let protos = cluster_items(None, &model, &config, 11).unwrap();
@@ -137,10 +144,19 @@ fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
         assert!(loss > 0.0);
         assert_eq!(dstates, want_ds, "{variant:?}: state gradients");
         assert_eq!(ditems, want_di, "{variant:?}: item gradients");
-        // the final step (item level) gets no HPS gradient
+        // the final step (item level) gets no HPS gradient, nor do the
+        // states before the first supervised one; every supervised one does
+        let s = t_max + 1;
         for r in 0..rows {
-            let last = &dstates[(r * (t_max + 1) + t_max) * d..(r * (t_max + 1) + t_max + 1) * d];
-            assert!(last.iter().all(|&g| g == 0.0));
+            for t in 0..s {
+                let g = &dstates[(r * s + t) * d..(r * s + t + 1) * d];
+                let supervised = (first_step..t_max).contains(&t);
+                assert_eq!(
+                    g.iter().any(|&g| g != 0.0),
+                    supervised,
+                    "{variant:?} row {r} step {t}"
+                );
+            }
         }
         if variant == HpsVariant::Prototype {
             assert!(
@@ -271,4 +287,32 @@ fn hps_changes_training() {
         with.history[1].train_loss > without.history[1].train_loss,
         "the HPS term adds loss"
     );
+}
+
+#[test]
+fn first_step_beyond_the_supervised_states_is_a_config_error() {
+    let (data, split, model, train) = setup();
+    let t_max = model.t_max;
+    let bad = TrainConfig {
+        hps: HpsConfig {
+            first_step: t_max,
+            ..train.hps.clone()
+        },
+        ..train
+    };
+    let mut state = TrainState::new(model, &bad).unwrap();
+    let err = run(
+        &mut state,
+        &data,
+        &split,
+        &bad,
+        &mut |_| {},
+        &mut |_| Ok(()),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, TrainError::Config(m) if m.contains("hps.first_step")),
+        "{err}"
+    );
+    assert_eq!(state.epoch, 0, "nothing trained");
 }

@@ -68,6 +68,11 @@ pub struct HpsConfig {
     pub tau_p: Option<f64>,
     /// `cluster-soft`: weight ε of the target item itself in the soft target.
     pub epsilon: f64,
+    /// First state the step losses supervise: 0 (method.md: h₀ … h_{T−1},
+    /// the encoder's output included) or 1 … T_max − 1 (h₀ gets no step
+    /// loss, so the encoder learns from the item loss alone).
+    /// L_HPS stays the mean over the supervised states.
+    pub first_step: usize,
 }
 
 impl Default for HpsConfig {
@@ -83,6 +88,7 @@ impl Default for HpsConfig {
             kmeans_iters: proto.kmeans_iters,
             tau_p: None,
             epsilon: 0.1,
+            first_step: 0,
         }
     }
 }
@@ -171,6 +177,7 @@ pub struct HpsLoss<'a> {
     variant: HpsVariant,
     lambda: f32,
     t_max: usize,
+    first_step: usize,
     d: usize,
     tau: f32,
     tau_p: f32,
@@ -195,6 +202,7 @@ impl<'a> HpsLoss<'a> {
             variant: config.variant,
             lambda: config.lambda as f32,
             t_max: cfg.t_max,
+            first_step: config.first_step,
             d: cfg.d,
             tau: cfg.tau as f32,
             tau_p: config.tau_p.unwrap_or(cfg.tau) as f32,
@@ -218,12 +226,13 @@ impl<'a> HpsLoss<'a> {
             return 0.0;
         }
         // the step losses are means over the chunk: weight each row by dloss
-        let weight = self.lambda / self.t_max as f32;
+        let first = self.first_step.min(self.t_max - 1);
+        let weight = self.lambda / (self.t_max - first) as f32;
         let dmean = dloss * weight * rows as f32;
         let mut hidden = vec![0.0f32; rows * d];
         let mut dhidden = vec![0.0f32; rows * d];
         let mut total = 0.0f64;
-        for t in 0..self.t_max {
+        for t in first..self.t_max {
             for (r, h) in hidden.chunks_exact_mut(d).enumerate() {
                 h.copy_from_slice(&states[(r * s + t) * d..(r * s + t + 1) * d]);
             }

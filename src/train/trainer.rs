@@ -10,7 +10,7 @@ use super::compute::ComputeReport;
 use super::config::TrainConfig;
 use super::evaluate::{evaluate, evaluate_policy};
 use super::halting::{calibrate, fit_gate, HaltingRule};
-use super::hps::{cluster_items, HpsLoss};
+use super::hps::{cluster_items, HpsLoss, HpsVariant};
 use crate::data::{BatchConfig, EpochBatches, Interactions, Split};
 use crate::eval::{EvalError, Metrics};
 use crate::kernels::rng::CounterRng;
@@ -229,7 +229,17 @@ pub fn run(
     if split.train.is_empty() || split.valid.is_empty() {
         return Err(TrainError::Data("no training or validation samples".into()));
     }
-    let model_items = state.model.config().n_items;
+    let model_cfg = state.model.config();
+    if model_cfg.family == Family::Dtrec
+        && config.hps.variant != HpsVariant::Off
+        && config.hps.first_step >= model_cfg.t_max.max(1)
+    {
+        return Err(TrainError::Config(format!(
+            "train config: `hps.first_step` must be below T_max = {}, got {}",
+            model_cfg.t_max, config.hps.first_step
+        )));
+    }
+    let model_items = model_cfg.n_items;
     if data.num_items() > model_items {
         return Err(TrainError::Data(format!(
             "the data has {} items but the model only {model_items}",
