@@ -170,10 +170,14 @@ proptest! {
     fn whole_reasoning_model_every_parameter(fam in 0usize..4, t_max in 1usize..3, b in 1usize..4,
                                              l in 1usize..5, heads in 1usize..3, dh in 1usize..5,
                                              layers in 1usize..3, inner in 1usize..7, n in 1usize..10,
-                                             tau in 0.5f64..1.5, seed in any::<u64>()) {
+                                             tau in 0.5f64..1.5, sd in 0usize..3, seed in any::<u64>()) {
         // fam = 3: ReaRec-PRL with its contrastive noise view on
         let family = if fam == 3 { Family::RearecPrl } else { FAMILIES[fam] };
-        let cfg = config(family, t_max, n, l, heads, dh, layers, inner, tau);
+        let cfg = ModelConfig {
+            // the steps' own block dropout: the encoder's, none, or another rate
+            step_dropout: [None, Some(0.0), Some(0.4)][sd],
+            ..config(family, t_max, n, l, heads, dh, layers, inner, tau)
+        };
         let mut model = Model::from_params(cfg.clone(), random_params(&cfg, seed)).unwrap();
         model.set_contrastive(fam == 3);
         let batch = random_batch(&cfg, b, seed ^ 1);

@@ -292,6 +292,40 @@ fn backward_twice_doubles_and_runs_are_bit_identical() {
     }
 }
 
+/// `step_dropout` sets the rates of the steps' blocks only: the encoder's
+/// own rate there changes nothing (same masks, bit for bit), another rate
+/// changes the loss, and the SASRec family (no steps) ignores it.
+#[test]
+fn step_dropout_applies_to_the_reasoning_steps_only() {
+    for family in [
+        Family::Sasrec,
+        Family::RearecErl,
+        Family::RearecPrl,
+        Family::Dtrec,
+    ] {
+        let t_max = if family == Family::Sasrec { 0 } else { 2 };
+        let base = ModelConfig {
+            attn_dropout: 0.3,
+            ..config(family, t_max)
+        };
+        let with = |step_dropout| {
+            let cfg = ModelConfig {
+                step_dropout,
+                ..base.clone()
+            };
+            let model = Model::from_params(cfg.clone(), random_params(&cfg, 5)).unwrap();
+            model.loss(&batch(&cfg), Some(9))
+        };
+        let default = with(None);
+        assert_eq!(default.to_bits(), with(Some(0.3)).to_bits(), "{family}");
+        if family == Family::Sasrec {
+            assert_eq!(default.to_bits(), with(Some(0.0)).to_bits());
+        } else {
+            assert_ne!(default, with(Some(0.0)), "{family}");
+        }
+    }
+}
+
 /// Two threads give the one-thread result up to summation order.
 #[test]
 fn thread_count_changes_only_summation_order() {

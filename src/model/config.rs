@@ -54,6 +54,11 @@ pub struct ModelConfig {
     /// Dropout rate on the reasoning inputs z_k = Dropout_r(LN_in(u_k)).
     #[serde(default = "defaults::reasoning_dropout")]
     pub reasoning_dropout: f64,
+    /// Hidden and attention dropout inside the reasoning steps' blocks;
+    /// `None` (ReaRec's behaviour) uses `dropout` and `attn_dropout` there
+    /// too. Training only, like every dropout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_dropout: Option<f64>,
     /// λ of the ReaRec-ERL KL regulariser.
     #[serde(default = "defaults::erl_lambda")]
     pub erl_lambda: f64,
@@ -200,6 +205,7 @@ impl ModelConfig {
             family: Family::Sasrec,
             t_max: 0,
             reasoning_dropout: defaults::reasoning_dropout(),
+            step_dropout: None,
             erl_lambda: defaults::erl_lambda(),
             prl_alpha: defaults::prl_alpha(),
             prl_noise_std: defaults::prl_noise_std(),
@@ -306,6 +312,7 @@ impl ModelConfig {
             ("dropout", self.dropout),
             ("attn_dropout", self.attn_dropout),
             ("reasoning_dropout", self.reasoning_dropout),
+            ("step_dropout", self.step_dropout.unwrap_or(0.0)),
         ] {
             if !(0.0..1.0).contains(&p) {
                 return Err(err(field, format!("must be in [0, 1), got {p}")));
@@ -419,6 +426,13 @@ mod tests {
                     ..ModelConfig::sasrec(5)
                 },
                 "attn_dropout",
+            ),
+            (
+                ModelConfig {
+                    step_dropout: Some(1.0),
+                    ..ModelConfig::sasrec(5)
+                },
+                "step_dropout",
             ),
             (
                 ModelConfig {
