@@ -160,9 +160,8 @@ fn run(command: Command) -> Result<(), String> {
         } => {
             let mut rec = Recommender::load(&model).map_err(|e| e.to_string())?;
             if let Some(name) = indicators {
-                let space: IndicatorSpace =
-                    serde_json::from_value(serde_json::Value::String(name))
-                        .map_err(|e| format!("--indicators: {e}"))?;
+                let space: IndicatorSpace = serde_json::from_value(serde_json::Value::String(name))
+                    .map_err(|e| format!("--indicators: {e}"))?;
                 if space != rec.indicators().space() {
                     eprintln!(
                         "warning: the halting policy was calibrated with indicators over the {}; evaluating it over the {}",

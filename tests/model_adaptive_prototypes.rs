@@ -13,10 +13,10 @@ mod common;
 
 use dtrec::kernels::rng::CounterRng;
 use dtrec::kernels::Kernels;
+use dtrec::model::StepTrace;
 use dtrec::model::{AdaptiveScores, Family, HaltingPolicy, Model, ModelConfig, Sasrec, SeqBatch};
 use dtrec::reasoning::halting::{LearnedGate, ThresholdGrid, ThresholdRule};
 use dtrec::reasoning::hierarchy::{PrototypeConfig, Prototypes};
-use dtrec::model::StepTrace;
 use dtrec::reasoning::indicators::{
     BasisError, IndicatorBasis, IndicatorCentroids, IndicatorSpace,
 };
@@ -170,7 +170,12 @@ fn reference(h: &[f64], h_prev: &[f64], c: &[f64], k: usize, tau: f64) -> [f64; 
         e.iter().map(|v| v / total).collect()
     };
     let (p, q) = (probs(h), probs(h_prev));
-    let entropy = -p.iter().filter(|&&x| x > 0.0).map(|x| x * x.ln()).sum::<f64>() / (k as f64).ln();
+    let entropy = -p
+        .iter()
+        .filter(|&&x| x > 0.0)
+        .map(|x| x * x.ln())
+        .sum::<f64>()
+        / (k as f64).ln();
     let kl_to_mean = |a: &[f64], b: &[f64]| -> f64 {
         a.iter()
             .zip(b)
@@ -228,8 +233,16 @@ fn prototype_indicators_match_the_definition_in_f64() {
                 assert_eq!(trace.ranks, items.ranks, "{family:?} T={t_max} k={k}");
                 // ... but the indicators do (Δ aside)
                 assert_ne!(
-                    trace.indicators.iter().map(|i| i.entropy).collect::<Vec<_>>(),
-                    items.indicators.iter().map(|i| i.entropy).collect::<Vec<_>>()
+                    trace
+                        .indicators
+                        .iter()
+                        .map(|i| i.entropy)
+                        .collect::<Vec<_>>(),
+                    items
+                        .indicators
+                        .iter()
+                        .map(|i| i.entropy)
+                        .collect::<Vec<_>>()
                 );
                 for (a, b) in trace.indicators.iter().zip(&items.indicators) {
                     assert_eq!(a.delta, b.delta);
@@ -294,7 +307,10 @@ fn batch_and_thread_independent() {
                 let one = SeqBatch::from_histories(&[&hist[..]], seqs.max_len(), n).unwrap();
                 let alone = m.score_adaptive_in(&one, &policy, &basis);
                 assert_eq!(alone.steps[0], all.steps[row], "{family:?} row {row}");
-                assert!(bits_equal(&alone.scores, &all.scores[row * n..(row + 1) * n]));
+                assert!(bits_equal(
+                    &alone.scores,
+                    &all.scores[row * n..(row + 1) * n]
+                ));
             }
         }
         let policy = &random_policies(&trace, 5)[1];

@@ -263,7 +263,11 @@ fn indicator_space_round_trip_old_format_and_corruption() {
     let k = rec.prototypes().unwrap().levels()[1].k;
     assert_eq!(rec.indicators().outcomes(30), k);
     let file = rec.to_file();
-    assert!(file.extra_json.contains("\"indicators\":\"prototypes\""), "{}", file.extra_json);
+    assert!(
+        file.extra_json.contains("\"indicators\":\"prototypes\""),
+        "{}",
+        file.extra_json
+    );
     let bytes = file.to_bytes().unwrap();
     let back = Recommender::from_file(&ModelFile::from_bytes(&bytes).unwrap()).unwrap();
     assert_eq!(back.indicators(), rec.indicators());
@@ -285,17 +289,24 @@ fn indicator_space_round_trip_old_format_and_corruption() {
     bad.extra_json = bad.extra_json.replace("\"prototypes\"", "\"psychic\"");
     assert_eq!(invalid_field(&bad), "extra");
     let mut bad = file.clone();
-    bad.extra_json = bad.extra_json.replace("\"indicators\":\"prototypes\"", "\"indicators\":7");
+    bad.extra_json = bad
+        .extra_json
+        .replace("\"indicators\":\"prototypes\"", "\"indicators\":7");
     assert_eq!(invalid_field(&bad), "extra");
     // the prototype space without a stored hierarchy
     let bare = Recommender::new(rec.model().clone(), rec.vocab().to_vec())
         .unwrap()
         .with_halting(policies()[1].clone());
     let mut bad = bare.to_file();
-    bad.extra_json = bad
-        .extra_json
-        .replace("\"prototypes\":null", "\"prototypes\":null,\"indicators\":\"prototypes\"");
-    assert!(bad.extra_json.contains("\"indicators\""), "{}", bad.extra_json);
+    bad.extra_json = bad.extra_json.replace(
+        "\"prototypes\":null",
+        "\"prototypes\":null,\"indicators\":\"prototypes\"",
+    );
+    assert!(
+        bad.extra_json.contains("\"indicators\""),
+        "{}",
+        bad.extra_json
+    );
     assert_eq!(invalid_field(&bad), "indicators");
 
     // serving halts in the stored space: the trajectory's halting step and

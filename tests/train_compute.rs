@@ -82,7 +82,10 @@ fn prototype_space_accounting_beauty_sized() {
         max_len: 50,
         ..ModelConfig::reasoning(12_101, Family::Dtrec, 3)
     };
-    assert_eq!((cfg.d, cfg.inner, cfg.n_layers, cfg.n_heads), (64, 256, 2, 2));
+    assert_eq!(
+        (cfg.d, cfg.inner, cfg.n_layers, cfg.n_heads),
+        (64, 256, 2, 2)
+    );
     let k = 1_329u64;
     let basis = IndicatorBasis::Prototypes(
         IndicatorCentroids::new(vec![0.0; 1_329 * 64], 1_329, 64).unwrap(),
@@ -116,8 +119,14 @@ fn prototype_space_accounting_beauty_sized() {
     )
     .unwrap();
     assert_eq!((c.indicator_setup, c.indicator_step), (setup_k, step_k));
-    assert_eq!(c.adaptive_in(1, IndicatorSpace::Prototypes), (setup_k + step_k, scoring));
-    assert_eq!(c.adaptive_in(3, IndicatorSpace::Prototypes), (setup_k + 2 * step_k, scoring));
+    assert_eq!(
+        c.adaptive_in(1, IndicatorSpace::Prototypes),
+        (setup_k + step_k, scoring)
+    );
+    assert_eq!(
+        c.adaptive_in(3, IndicatorSpace::Prototypes),
+        (setup_k + 2 * step_k, scoring)
+    );
     assert_eq!(c.adaptive_in(0, IndicatorSpace::Prototypes), (0, scoring));
 
     let one = |basis: &IndicatorBasis, steps: u32| {
@@ -135,7 +144,9 @@ fn prototype_space_accounting_beauty_sized() {
     assert_eq!(total, 12_625_959);
     assert_eq!(protos.total_flops(), total as f64);
     assert!(protos.relative_total() < 1.0, "{}", protos.relative_total());
-    assert!(protos.to_string().contains("indicators (over 1329 prototypes)"));
+    assert!(protos
+        .to_string()
+        .contains("indicators (over 1329 prototypes)"));
 
     // the same halting step over the items costs more than fixed depth
     let items = one(&IndicatorBasis::Items, 1);
@@ -156,6 +167,9 @@ fn prototype_space_accounting_beauty_sized() {
     assert_eq!(deep.scoring_flops, scoring as f64);
     // not adaptive: the basis plays no part
     let fixed_run = ComputeReport::from_steps_in(&cfg, &[50], &[3], None);
-    assert_eq!(fixed_run, ComputeReport::from_steps(&cfg, &[50], &[3], false));
+    assert_eq!(
+        fixed_run,
+        ComputeReport::from_steps(&cfg, &[50], &[3], false)
+    );
     assert_eq!(fixed_run.total_flops(), fixed as f64);
 }

@@ -62,18 +62,23 @@ fn calibration_in_prototype_space_matches_adaptive_evaluation() {
         match cal.chosen {
             Some(i) => {
                 let p = &cal.curve[i];
-                assert!(close(p.ndcg10, measured), "{family:?}: {} vs {measured}", p.ndcg10);
+                assert!(
+                    close(p.ndcg10, measured),
+                    "{family:?}: {} vs {measured}",
+                    p.ndcg10
+                );
                 assert!(close(p.avg_steps, threshold.valid_compute.avg_steps));
-                let c = &threshold.valid_compute;
-                assert!(c.adaptive);
-                assert_eq!(c.indicator_space, IndicatorSpace::Prototypes);
-                assert_eq!(c.indicator_outcomes, k);
-                // one item scoring pass per user, whatever its halting step
-                let n = data.num_items() as f64;
-                assert!(close(c.scoring_flops, 2.0 * n * 16.0));
             }
             None => assert_eq!(threshold.policy, HaltingPolicy::Fixed),
         }
+        // the learned gate always runs adaptively: counted over the k centroids
+        let c = &rule(HaltingRule::Learned).valid_compute;
+        assert!(c.adaptive);
+        assert_eq!(c.indicator_space, IndicatorSpace::Prototypes);
+        assert_eq!(c.indicator_outcomes, k);
+        // one item scoring pass per user, whatever its halting step
+        let n = data.num_items() as f64;
+        assert!(close(c.scoring_flops, 2.0 * n * 16.0), "{c:?}");
         // the traces the sweep used are in the prototype space, not the items'
         let subset = &split.valid[..40];
         let (in_protos, ranks) = trace_samples_in(&outcome.model, &h.indicators, data, subset, 16);

@@ -226,7 +226,14 @@ impl Model<f32> {
         let run = |work: &mut ChunkWork,
                    (c, (scores, steps)): (usize, (&mut [f32], &mut [u32]))| {
             let range = c * CHUNK..c * CHUNK + steps.len();
-            self.run_chunk(work, seqs, range, rule, basis, Sink::Scores { scores, steps });
+            self.run_chunk(
+                work,
+                seqs,
+                range,
+                rule,
+                basis,
+                Sink::Scores { scores, steps },
+            );
         };
         if b <= CHUNK {
             let mut work = ChunkWork::default();

@@ -47,7 +47,11 @@ impl<'a> SampleScorer<'a> {
         basis: IndicatorBasis,
     ) -> Self {
         if let IndicatorBasis::Prototypes(c) = &basis {
-            assert_eq!(c.d(), model.config().d, "indicator centroids of another width");
+            assert_eq!(
+                c.d(),
+                model.config().d,
+                "indicator centroids of another width"
+            );
         }
         SampleScorer {
             model,
