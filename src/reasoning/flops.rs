@@ -244,7 +244,8 @@ impl FlopCounts {
         (indicators, scoring)
     }
 
-    /// An adaptive run halting after `steps` ≥ 1 steps (clamped to T_max):
+    /// An adaptive run with the indicators over the items, halting after
+    /// `steps` ≥ 1 steps (clamped to T_max):
     /// encoder + reasoning + p_0 + `steps` indicator steps (whose last
     /// logits are the scores). Counts the indicators also at a stop forced
     /// at T_max, so it is an upper bound by 18·N + 5·d there. `steps` = 0 is

@@ -69,8 +69,10 @@ pub struct HaltingConfig {
     pub gate_iters: usize,
     /// Where the confidence and consistency indicators are computed: over
     /// all N items, or over the finest prototype level (much cheaper for
-    /// large N; the prototypes are the model's trained ones, or K-means of
-    /// its item table).
+    /// large N). The prototypes are those `evaluate_trained` stores with
+    /// the model: K-means of the selected model's item table, warm-started
+    /// from DTRec's trained hierarchy when there is one, seeded K-means++
+    /// otherwise (DTRec without HPS, ReaRec-ERL/PRL).
     pub indicators: IndicatorSpace,
 }
 
