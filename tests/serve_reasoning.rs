@@ -173,6 +173,7 @@ fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
         Just("\"rule\":\"threshold\""),
         Just("\"layout\":\"flat\""),
         Just("\"kmeans_iters\":25"),
+        Just("\"indicators\":\"prototypes\""),
     ];
     let extra_to = prop_oneof![
         Just("\"t_min\":999999999999".to_string()),
@@ -185,6 +186,8 @@ fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
         Just("\"layout\":\"nested\"".to_string()),
         Just("\"kmeans_iters\":0".to_string()),
         Just("\"junk\":[".to_string()),
+        Just("\"indicators\":\"items\"".to_string()),
+        Just("\"indicators\":null".to_string()),
         "[ -~]{0,12}",
     ];
     prop_oneof![
@@ -229,9 +232,16 @@ proptest::proptest! {
     #[test]
     fn corrupted_reasoning_files_never_panic(
         policy in 0usize..3,
+        prototype_space in proptest::bool::ANY,
         mutations in proptest::collection::vec(mutation(), 1..4),
     ) {
-        let good = recommender(policies()[policy].clone()).to_file();
+        let mut rec = recommender(policies()[policy].clone());
+        if prototype_space {
+            rec = rec
+                .with_indicators(dtrec::reasoning::indicators::IndicatorSpace::Prototypes)
+                .unwrap();
+        }
+        let good = rec.to_file();
         let mut file = good.clone();
         for m in &mutations {
             apply(&mut file, m);
