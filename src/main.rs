@@ -11,6 +11,7 @@ use cli::{ConfigArgs, DataArgs, EpochBars};
 use dtrec::data::{DatasetStats, Interactions, Split};
 use dtrec::eval::Metrics;
 use dtrec::model::HaltingPolicy;
+use dtrec::reasoning::indicators::IndicatorSpace;
 use dtrec::serve::{RecommendOptions, Recommender};
 use dtrec::train::{self, TrainConfig, TrainOutcome, TrainState};
 
@@ -64,6 +65,10 @@ enum Command {
         /// Run every user at full depth T_max instead of the model's halting policy.
         #[arg(long)]
         fixed_depth: bool,
+        /// Compute the halting indicators over `items` or `prototypes` instead of the
+        /// space the model's policy was calibrated in (for comparison only).
+        #[arg(long)]
+        indicators: Option<String>,
     },
     /// Top-k next items for a history of external item ids.
     Recommend {
@@ -151,8 +156,21 @@ fn run(command: Command) -> Result<(), String> {
             data,
             mask_history,
             fixed_depth,
+            indicators,
         } => {
-            let rec = Recommender::load(&model).map_err(|e| e.to_string())?;
+            let mut rec = Recommender::load(&model).map_err(|e| e.to_string())?;
+            if let Some(name) = indicators {
+                let space: IndicatorSpace = serde_json::from_value(serde_json::Value::String(name))
+                    .map_err(|e| format!("--indicators: {e}"))?;
+                if space != rec.indicators().space() {
+                    eprintln!(
+                        "warning: the halting policy was calibrated with indicators over the {}; evaluating it over the {}",
+                        rec.indicators().space().name(),
+                        space.name()
+                    );
+                }
+                rec = rec.with_indicators(space).map_err(|e| e.to_string())?;
+            }
             let interactions = load(&data)?;
             if interactions.item_ids()[1..] != *rec.vocab() {
                 return Err(format!(
@@ -170,11 +188,12 @@ fn run(command: Command) -> Result<(), String> {
                 } else {
                     rec.halting().clone()
                 };
-                let report = train::evaluate_policy(
+                let report = train::evaluate_policy_in(
                     rec.model(),
                     &interactions,
                     samples,
                     &policy,
+                    rec.indicators(),
                     256,
                     mask_history,
                 )
@@ -355,6 +374,11 @@ fn fit(
     }
     if let Some(p) = &outcome.prototypes {
         rec = rec.with_prototypes(p.clone()).map_err(|e| e.to_string())?;
+    }
+    if let Some(h) = &outcome.halting {
+        rec = rec
+            .with_indicators(h.indicators.space())
+            .map_err(|e| e.to_string())?;
     }
     Ok((rec, outcome))
 }

@@ -173,6 +173,7 @@ fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
         Just("\"rule\":\"threshold\""),
         Just("\"layout\":\"flat\""),
         Just("\"kmeans_iters\":25"),
+        Just("\"indicators\":\"prototypes\""),
     ];
     let extra_to = prop_oneof![
         Just("\"t_min\":999999999999".to_string()),
@@ -185,6 +186,8 @@ fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
         Just("\"layout\":\"nested\"".to_string()),
         Just("\"kmeans_iters\":0".to_string()),
         Just("\"junk\":[".to_string()),
+        Just("\"indicators\":\"items\"".to_string()),
+        Just("\"indicators\":null".to_string()),
         "[ -~]{0,12}",
     ];
     prop_oneof![
@@ -229,9 +232,16 @@ proptest::proptest! {
     #[test]
     fn corrupted_reasoning_files_never_panic(
         policy in 0usize..3,
+        prototype_space in proptest::bool::ANY,
         mutations in proptest::collection::vec(mutation(), 1..4),
     ) {
-        let good = recommender(policies()[policy].clone()).to_file();
+        let mut rec = recommender(policies()[policy].clone());
+        if prototype_space {
+            rec = rec
+                .with_indicators(dtrec::reasoning::indicators::IndicatorSpace::Prototypes)
+                .unwrap();
+        }
+        let good = rec.to_file();
         let mut file = good.clone();
         for m in &mutations {
             apply(&mut file, m);
@@ -245,4 +255,88 @@ proptest::proptest! {
             let _ = rec.trajectory(&["item3"], 2);
         }
     }
+}
+
+/// The indicator space is stored with the policy: a prototype-space model
+/// round-trips exactly; item-space files carry no `indicators` field (the
+/// old format) and such a file loads as the item space; a corrupted or
+/// unsatisfiable field is a typed error; serving halts in the stored space.
+#[test]
+fn indicator_space_round_trip_old_format_and_corruption() {
+    use dtrec::model::SeqBatch;
+    use dtrec::reasoning::indicators::{IndicatorBasis, IndicatorSpace};
+
+    let rec = recommender(policies()[1].clone())
+        .with_indicators(IndicatorSpace::Prototypes)
+        .unwrap();
+    // level T_max − 1 = 1 of the hierarchy (k_min 3, N 30: 3, 9, 30)
+    let k = rec.prototypes().unwrap().levels()[1].k;
+    assert_eq!(rec.indicators().outcomes(30), k);
+    let file = rec.to_file();
+    assert!(
+        file.extra_json.contains("\"indicators\":\"prototypes\""),
+        "{}",
+        file.extra_json
+    );
+    let bytes = file.to_bytes().unwrap();
+    let back = Recommender::from_file(&ModelFile::from_bytes(&bytes).unwrap()).unwrap();
+    assert_eq!(back.indicators(), rec.indicators());
+    assert_eq!(back.halting(), rec.halting());
+    assert_eq!(back.to_file().to_bytes().unwrap(), bytes);
+
+    // the item space writes the format of before the option: no field
+    let items = recommender(policies()[1].clone());
+    assert!(!items.to_file().extra_json.contains("indicators"));
+    // a file without the field loads as the item space
+    let mut old = file.clone();
+    old.extra_json = old.extra_json.replace(",\"indicators\":\"prototypes\"", "");
+    assert_ne!(old, file);
+    let loaded = Recommender::from_file(&old).unwrap();
+    assert_eq!(loaded.indicators(), &IndicatorBasis::Items);
+
+    // corrupted values: typed errors naming the field
+    let mut bad = file.clone();
+    bad.extra_json = bad.extra_json.replace("\"prototypes\"", "\"psychic\"");
+    assert_eq!(invalid_field(&bad), "extra");
+    let mut bad = file.clone();
+    bad.extra_json = bad
+        .extra_json
+        .replace("\"indicators\":\"prototypes\"", "\"indicators\":7");
+    assert_eq!(invalid_field(&bad), "extra");
+    // the prototype space without a stored hierarchy
+    let bare = Recommender::new(rec.model().clone(), rec.vocab().to_vec())
+        .unwrap()
+        .with_halting(policies()[1].clone());
+    let mut bad = bare.to_file();
+    bad.extra_json = bad.extra_json.replace(
+        "\"prototypes\":null",
+        "\"prototypes\":null,\"indicators\":\"prototypes\"",
+    );
+    assert!(
+        bad.extra_json.contains("\"indicators\""),
+        "{}",
+        bad.extra_json
+    );
+    assert_eq!(invalid_field(&bad), "indicators");
+
+    // serving halts in the stored space: the trajectory's halting step and
+    // the recommendations are those of score_adaptive_in
+    let history = ["item3", "item7", "item1", "item12"];
+    let dense: Vec<u32> = [4u32, 8, 2, 13].to_vec();
+    let seqs = SeqBatch::from_histories(&[&dense[..]], 6, 30).unwrap();
+    let scored = back
+        .model()
+        .score_adaptive_in(&seqs, back.halting(), back.indicators());
+    let trajectory = back.trajectory(&history, 3).unwrap();
+    assert_eq!(trajectory.halting_step, scored.steps[0] as usize);
+    assert_eq!(trajectory.indicators, IndicatorSpace::Prototypes);
+    let top = back.recommend(&history, 1, &Default::default()).unwrap();
+    let best = scored
+        .scores
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| !dense.contains(&(*j as u32 + 1)))
+        .map(|(_, &s)| s)
+        .fold(f32::NEG_INFINITY, f32::max);
+    assert_eq!(top[0].score, best);
 }

@@ -258,6 +258,12 @@ pub fn experiment(args: &ExperimentArgs) -> Result<String, String> {
         if let Some(p) = evaluated.prototypes {
             served = served.with_prototypes(p).map_err(|e| e.to_string())?;
         }
+        if let Some(h) = &evaluated.halting {
+            // the served thresholds were calibrated on these indicators
+            served = served
+                .with_indicators(h.indicators.space())
+                .map_err(|e| e.to_string())?;
+        }
         served
             .save(dir.join(format!("{}.served.safetensors", spec.name)))
             .map_err(|e| e.to_string())?;

@@ -1,5 +1,6 @@
 //! Printing what the halting stage of a reasoning run found.
 
+use dtrec::reasoning::indicators::IndicatorBasis;
 use dtrec::train::{HaltingOutcome, TrainOutcome};
 
 /// Prints the calibration curve, the gate and every rule's results.
@@ -7,6 +8,13 @@ pub fn print_halting(outcome: &TrainOutcome) {
     let Some(h) = &outcome.halting else {
         return;
     };
+    match &h.indicators {
+        IndicatorBasis::Items => println!("halting indicators over all items"),
+        IndicatorBasis::Prototypes(c) => println!(
+            "halting indicators over the {} prototypes of the finest prototype level",
+            c.k()
+        ),
+    }
     print!("{}", h.calibration);
     println!(
         "learned gate: w = [{:.4}, {:.4}, {:.4}] (entropy, JS, delta), b = {:.4}; λ·BCE {:.5}",
@@ -63,6 +71,11 @@ pub fn halting_json(h: &HaltingOutcome) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({
+        "indicators": h.indicators.space(),
+        "indicator_outcomes": match &h.indicators {
+            IndicatorBasis::Items => None,
+            IndicatorBasis::Prototypes(c) => Some(c.k()),
+        },
         "full_depth_valid_ndcg10": h.calibration.full_depth_ndcg10,
         "tolerance": h.calibration.tolerance,
         "pareto_curve": curve,

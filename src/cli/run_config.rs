@@ -45,6 +45,10 @@ pub struct ConfigArgs {
     /// Threshold calibration: relative NDCG@10 tolerance of full depth.
     #[arg(long)]
     pub tolerance: Option<f64>,
+    /// Halting indicators over all items, or over the finest prototype level
+    /// (cheaper for large item counts): items or prototypes.
+    #[arg(long)]
+    pub indicators: Option<String>,
     /// Dropout on the reasoning inputs.
     #[arg(long)]
     pub reasoning_dropout: Option<f64>,
@@ -152,6 +156,9 @@ impl ConfigArgs {
         }
         if let Some(v) = parse_name("halting", &self.halting)? {
             train.halting.rule = v;
+        }
+        if let Some(v) = parse_name("indicators", &self.indicators)? {
+            train.halting.indicators = v;
         }
         train.hps.lambda = self.lambda_hps.unwrap_or(train.hps.lambda);
         train.hps.kmeans_every = self.kmeans_every.unwrap_or(train.hps.kmeans_every);

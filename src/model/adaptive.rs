@@ -25,6 +25,15 @@
 //! [`HaltingPolicy::Fixed`] skips the indicators entirely: it is
 //! [`Model::encode_batch`] + [`Model::score_items`], bit for bit.
 //!
+//! Indicator space. The above is the item space ([`IndicatorBasis::Items`],
+//! what [`Model::score_adaptive`] and [`Model::step_trace`] use). With
+//! [`IndicatorBasis::Prototypes`] ([`Model::score_adaptive_in`],
+//! [`Model::step_trace_in`]) the logits of steps 0 … T_max − 1 are
+//! z_k = h_k·Cᵀ/τ over the k centroids C instead (same fast path, with k
+//! outcomes), and the item scores (N) are computed only for the rows that
+//! halt, once, from their prediction state at that step (one batched
+//! scoring pass over the halted rows of the step).
+//!
 //! ```
 //! use dtrec::model::{AdaptiveScores, Family, HaltingPolicy, ModelConfig, Sasrec, SeqBatch};
 //! use dtrec::reasoning::halting::ThresholdRule;
@@ -54,7 +63,9 @@ use crate::nn::attention::AttnDims;
 use crate::nn::tensor::{fit, reset};
 use crate::reasoning::compaction::{compact_rows, ActiveRows};
 use crate::reasoning::halting::{LearnedGate, ThresholdRule};
-use crate::reasoning::indicators::{fast_indicators, mixture_entropy, softmax_entropy, Indicators};
+use crate::reasoning::indicators::{
+    fast_indicators, mixture_entropy, softmax_entropy, IndicatorBasis, Indicators,
+};
 
 /// How a reasoning model picks its number of steps at inference.
 #[derive(Clone, Debug, PartialEq)]
@@ -138,16 +149,17 @@ struct ChunkWork {
     chain: InferChain<f32>,
     /// (rows, T+1, d) states h₀ … h_k of the running rows.
     states: Vec<f32>,
-    /// (rows, N) logits of the current step, p_k and p_{k−1}.
+    /// (rows, m) logits of the current step, p_k and p_{k−1}, over the m
+    /// outcomes of the indicator space (N items or k centroids).
     logits: Vec<f32>,
     probs: Vec<f32>,
     probs_prev: Vec<f32>,
     /// (rows) H(p_{k−1}) in nats.
     entropy_prev: Vec<f64>,
-    /// (d) a prediction state (ReaRec-ERL's mean).
-    mean: Vec<f32>,
-    /// (N) scores of one prediction state (ReaRec-ERL's traces).
-    row_scores: Vec<f32>,
+    /// (rows, d) prediction states of the rows being scored.
+    pred_states: Vec<f32>,
+    /// (rows, N) item scores of `pred_states`.
+    item_scores: Vec<f32>,
     stop: Vec<bool>,
     rank_scratch: Vec<u32>,
 }
@@ -162,9 +174,33 @@ impl Model<f32> {
     /// [`HaltingPolicy::Fixed`] give exactly `encode_batch` + `score_items`.
     /// Deterministic whatever the thread count.
     ///
+    /// The indicators are over the items ([`IndicatorBasis::Items`]; see
+    /// [`score_adaptive_in`](Self::score_adaptive_in) for the prototype
+    /// space).
+    ///
     /// Panics if `seqs` was validated for a larger `max_len` or `n_items`
     /// than the model's (a caller bug).
     pub fn score_adaptive(&self, seqs: &SeqBatch, policy: &HaltingPolicy) -> AdaptiveScores {
+        self.score_adaptive_in(seqs, policy, &IndicatorBasis::Items)
+    }
+
+    /// [`score_adaptive`](Self::score_adaptive) with the indicators
+    /// computed over `basis` (module docs): with
+    /// [`IndicatorBasis::Prototypes`], p_t is over its k centroids and each
+    /// row's item scores are computed once, at its halting step. The scores
+    /// are those of the same prediction state as in the item space; only
+    /// the indicators (hence the halting steps) differ. Ignored by
+    /// [`HaltingPolicy::Fixed`] and SASRec.
+    ///
+    /// Panics if the centroids are not of the model's width d, or if `seqs`
+    /// was validated for a larger `max_len` or `n_items` than the model's
+    /// (caller bugs).
+    pub fn score_adaptive_in(
+        &self,
+        seqs: &SeqBatch,
+        policy: &HaltingPolicy,
+        basis: &IndicatorBasis,
+    ) -> AdaptiveScores {
         let (n, t_max) = (self.config().n_items, self.config().t_max);
         let b = seqs.len();
         let rule = match policy {
@@ -182,6 +218,7 @@ impl Model<f32> {
             };
         }
         self.check_seqs(seqs);
+        self.check_basis(basis);
         let mut scores = vec![0.0f32; b * n];
         let mut steps = vec![0u32; b];
         // every buffer of a ChunkWork is reset before use: which chunk a
@@ -189,7 +226,14 @@ impl Model<f32> {
         let run = |work: &mut ChunkWork,
                    (c, (scores, steps)): (usize, (&mut [f32], &mut [u32]))| {
             let range = c * CHUNK..c * CHUNK + steps.len();
-            self.run_chunk(work, seqs, range, rule, Sink::Scores { scores, steps });
+            self.run_chunk(
+                work,
+                seqs,
+                range,
+                rule,
+                basis,
+                Sink::Scores { scores, steps },
+            );
         };
         if b <= CHUNK {
             let mut work = ChunkWork::default();
@@ -215,10 +259,31 @@ impl Model<f32> {
     /// and, with `targets` (B dense ids), the target's rank at every step.
     /// Parallel over chunks for large batches; deterministic.
     ///
+    /// The indicators are over the items; see
+    /// [`step_trace_in`](Self::step_trace_in) for the prototype space.
+    ///
     /// Panics if `targets` does not hold B ids in 1..=N, or if `seqs` was
     /// validated for a larger model (caller bugs).
     pub fn step_trace(&self, seqs: &SeqBatch, targets: Option<&[u32]>) -> StepTrace {
+        self.step_trace_in(seqs, targets, &IndicatorBasis::Items)
+    }
+
+    /// [`step_trace`](Self::step_trace) with the indicators computed over
+    /// `basis`, exactly as [`score_adaptive_in`](Self::score_adaptive_in)
+    /// computes them with the same basis (states and ranks do not depend
+    /// on the basis).
+    ///
+    /// Panics if the centroids are not of the model's width d, if
+    /// `targets` does not hold B ids in 1..=N, or if `seqs` was validated
+    /// for a larger model (caller bugs).
+    pub fn step_trace_in(
+        &self,
+        seqs: &SeqBatch,
+        targets: Option<&[u32]>,
+        basis: &IndicatorBasis,
+    ) -> StepTrace {
         self.check_seqs(seqs);
+        self.check_basis(basis);
         let cfg = self.config();
         let (d, t_max, s) = (cfg.d, cfg.t_max, cfg.t_max + 1);
         let b = seqs.len();
@@ -238,6 +303,7 @@ impl Model<f32> {
                 seqs,
                 range,
                 Rule::Never,
+                basis,
                 Sink::Trace {
                     states: &mut states,
                     indicators: &mut indicators,
@@ -269,6 +335,18 @@ impl Model<f32> {
         trace
     }
 
+    fn check_basis(&self, basis: &IndicatorBasis) {
+        if let IndicatorBasis::Prototypes(c) = basis {
+            assert_eq!(
+                c.d(),
+                self.config().d,
+                "indicator centroids of width {} for a model of width {}",
+                c.d(),
+                self.config().d
+            );
+        }
+    }
+
     fn check_seqs(&self, seqs: &SeqBatch) {
         let cfg = self.config();
         assert!(
@@ -297,14 +375,17 @@ impl Model<f32> {
         }
     }
 
-    /// Runs the chunk `range` of `seqs` with per-row halting by `rule`
-    /// (module docs) and writes its results to `sink`.
+    /// Runs the chunk `range` of `seqs` with per-row halting by `rule`,
+    /// the indicators over `basis` (module docs), and writes its results
+    /// to `sink`.
+    #[allow(clippy::too_many_arguments)]
     fn run_chunk(
         &self,
         w: &mut ChunkWork,
         seqs: &SeqBatch,
         range: std::ops::Range<usize>,
         rule: Rule,
+        basis: &IndicatorBasis,
         mut sink: Sink,
     ) {
         let cfg = self.config();
@@ -319,7 +400,16 @@ impl Model<f32> {
         let eps = cfg.ln_eps as f32;
         let inv_tau = (1.0 / cfg.tau) as f32;
         let items = &p.item_emb.data[d..];
-        let erl = cfg.family == Family::RearecErl;
+        // the support of p_t, (m × d): the items, whose logits are then also
+        // the scores, or the k centroids
+        let (support, m) = match basis {
+            IndicatorBasis::Items => (items, n),
+            IndicatorBasis::Prototypes(c) => (c.as_slice(), c.k()),
+        };
+        let logits_are_scores = matches!(basis, IndicatorBasis::Items);
+        // rows whose scores are not z_k need their own scoring pass
+        let own_scores = cfg.family == Family::RearecErl || !logits_are_scores;
+        let trace_ranks = matches!(sink, Sink::Trace { ranks: Some(_), .. });
         let nb = range.len();
         self.layout(&mut w.encoder, seqs, range);
         self.forward_chunk(&mut w.encoder, nb, None);
@@ -333,16 +423,15 @@ impl Model<f32> {
         for (st, h) in w.states.chunks_exact_mut(s * d).zip(enc.h.chunks_exact(d)) {
             st[..d].copy_from_slice(h);
         }
-        w.mean.resize(d, 0.0);
-        // step 0: z₀, p₀, H(p₀)
-        fit(&mut w.logits, nb * n);
-        f32::score(&mut w.logits, &enc.h, items, d, inv_tau);
-        fit(&mut w.probs_prev, nb * n);
+        // step 0: z₀, p₀, H(p₀) over the m outcomes
+        fit(&mut w.logits, nb * m);
+        f32::score(&mut w.logits, &enc.h, support, d, inv_tau);
+        fit(&mut w.probs_prev, nb * m);
         w.entropy_prev.clear();
         for (pr, z) in w
             .probs_prev
-            .chunks_exact_mut(n)
-            .zip(w.logits.chunks_exact(n))
+            .chunks_exact_mut(m)
+            .zip(w.logits.chunks_exact(m))
         {
             w.entropy_prev.push(softmax_entropy(pr, z));
         }
@@ -352,14 +441,21 @@ impl Model<f32> {
         } = &mut sink
         {
             // the prediction state at step 0 is h₀ for every family
-            for (j, z) in w.logits.chunks_exact(n).enumerate() {
+            let scores = if logits_are_scores {
+                &w.logits
+            } else {
+                fit(&mut w.item_scores, nb * n);
+                f32::score(&mut w.item_scores, &enc.h, items, d, inv_tau);
+                &w.item_scores
+            };
+            for (j, z) in scores.chunks_exact(n).enumerate() {
                 ranks[j * s] = rank_of(z, targets[j], &mut w.rank_scratch);
             }
         }
         if t_max == 0 {
             let all = vec![true; nb];
             let halted = active.retire(&all, 0);
-            self.emit(w, &mut sink, &halted, 0);
+            self.emit(w, &mut sink, &halted, 0, logits_are_scores);
             return;
         }
         for k in 1..=t_max {
@@ -371,32 +467,36 @@ impl Model<f32> {
             }
             if k == t_max && matches!(sink, Sink::Scores { .. }) {
                 // every running row stops here whatever its indicators:
-                // only the scores are needed (z_k, or the ERL mean's)
-                if !erl {
+                // only the scores are needed (z_k over the items, or what
+                // `emit` scores from the prediction states)
+                if !own_scores {
                     fit(&mut w.logits, rows * n);
                     f32::score(&mut w.logits, h, items, d, inv_tau);
                 }
                 let halted = active.retire(&vec![true; rows], k);
-                self.emit(w, &mut sink, &halted, k);
+                self.emit(w, &mut sink, &halted, k, logits_are_scores);
                 break;
             }
-            fit(&mut w.logits, rows * n);
-            f32::score(&mut w.logits, h, items, d, inv_tau);
-            fit(&mut w.probs, rows * n);
+            fit(&mut w.logits, rows * m);
+            f32::score(&mut w.logits, h, support, d, inv_tau);
+            fit(&mut w.probs, rows * m);
+            if trace_ranks && own_scores {
+                self.score_states(w, 0..rows, k);
+            }
             w.stop.clear();
             for j in 0..rows {
                 let (z, pr) = (
-                    &w.logits[j * n..(j + 1) * n],
-                    &mut w.probs[j * n..(j + 1) * n],
+                    &w.logits[j * m..(j + 1) * m],
+                    &mut w.probs[j * m..(j + 1) * m],
                 );
                 let entropy = softmax_entropy(pr, z);
-                let mixture = mixture_entropy(pr, &w.probs_prev[j * n..(j + 1) * n]);
+                let mixture = mixture_entropy(pr, &w.probs_prev[j * m..(j + 1) * m]);
                 let st = &w.states[j * s * d..(j + 1) * s * d];
                 let ind = fast_indicators(
                     entropy,
                     w.entropy_prev[j],
                     mixture,
-                    n,
+                    m,
                     &st[k * d..(k + 1) * d],
                     &st[(k - 1) * d..k * d],
                 );
@@ -409,11 +509,8 @@ impl Model<f32> {
                     let row = active.active()[j];
                     indicators[row * t_max + k - 1] = ind;
                     if let Some((targets, ranks)) = ranks {
-                        let scores = if erl {
-                            self.prediction_state(&mut w.mean, &st[..(k + 1) * d]);
-                            fit(&mut w.row_scores, n);
-                            f32::score(&mut w.row_scores, &w.mean, items, d, inv_tau);
-                            &w.row_scores
+                        let scores = if own_scores {
+                            &w.item_scores[j * n..(j + 1) * n]
                         } else {
                             z
                         };
@@ -423,10 +520,10 @@ impl Model<f32> {
             }
             let stop = std::mem::take(&mut w.stop);
             let halted = active.retire(&stop, k);
-            self.emit(w, &mut sink, &halted, k);
+            self.emit(w, &mut sink, &halted, k, logits_are_scores);
             // p_k becomes p_{k−1}; the halted rows leave every buffer
             std::mem::swap(&mut w.probs, &mut w.probs_prev);
-            compact_rows(&mut w.probs_prev, n, &stop);
+            compact_rows(&mut w.probs_prev, m, &stop);
             compact_rows(&mut w.entropy_prev, 1, &stop);
             compact_rows(&mut w.states, s * d, &stop);
             w.chain.compact(&stop);
@@ -437,25 +534,65 @@ impl Model<f32> {
         }
     }
 
+    /// Item scores (rows × N) into `w.item_scores` of the prediction
+    /// states after step k of the running rows at `positions` (`w.states`
+    /// not yet compacted), in one batched scoring pass (the kernel scores a
+    /// row bit-identically alone or in a batch, so a row's scores do not
+    /// depend on which rows share the pass).
+    fn score_states(
+        &self,
+        w: &mut ChunkWork,
+        positions: impl ExactSizeIterator<Item = usize>,
+        k: usize,
+    ) {
+        let cfg = self.config();
+        let (d, n, s) = (cfg.d, cfg.n_items, cfg.t_max + 1);
+        let rows = positions.len();
+        fit(&mut w.pred_states, rows * d);
+        for (out, pos) in w.pred_states.chunks_exact_mut(d).zip(positions) {
+            self.prediction_state(out, &w.states[pos * s * d..(pos * s + k + 1) * d]);
+        }
+        fit(&mut w.item_scores, rows * n);
+        let inv_tau = (1.0 / cfg.tau) as f32;
+        f32::score(
+            &mut w.item_scores,
+            &w.pred_states,
+            &self.params.item_emb.data[d..],
+            d,
+            inv_tau,
+        );
+    }
+
     /// Writes the results of the rows halting after step k, `halted` =
-    /// (batch position, chunk row) pairs; `w.logits` holds the running
-    /// rows' z_k and `w.states` their states (not yet compacted).
-    fn emit(&self, w: &mut ChunkWork, sink: &mut Sink, halted: &[(usize, usize)], k: usize) {
+    /// (batch position, chunk row) pairs; `w.states` holds the running
+    /// rows' states (not yet compacted) and, if `logits_are_scores`,
+    /// `w.logits` their item logits z_k.
+    fn emit(
+        &self,
+        w: &mut ChunkWork,
+        sink: &mut Sink,
+        halted: &[(usize, usize)],
+        k: usize,
+        logits_are_scores: bool,
+    ) {
         let cfg = self.config();
         let (d, n, s) = (cfg.d, cfg.n_items, cfg.t_max + 1);
         match sink {
             Sink::Scores { scores, steps } => {
-                for &(pos, row) in halted {
-                    let out = &mut scores[row * n..(row + 1) * n];
-                    if cfg.family == Family::RearecErl {
-                        let st = &w.states[pos * s * d..(pos * s + k + 1) * d];
-                        self.prediction_state(&mut w.mean, st);
-                        let inv_tau = (1.0 / cfg.tau) as f32;
-                        f32::score(out, &w.mean, &self.params.item_emb.data[d..], d, inv_tau);
-                    } else {
-                        out.copy_from_slice(&w.logits[pos * n..(pos + 1) * n]);
+                if logits_are_scores && cfg.family != Family::RearecErl {
+                    for &(pos, row) in halted {
+                        scores[row * n..(row + 1) * n]
+                            .copy_from_slice(&w.logits[pos * n..(pos + 1) * n]);
+                        steps[row] = k as u32;
                     }
-                    steps[row] = k as u32;
+                } else {
+                    // the halted rows' prediction states, scored in one pass
+                    self.score_states(w, halted.iter().map(|&(pos, _)| pos), k);
+                    for (j, &(_, row)) in halted.iter().enumerate() {
+                        scores[row * n..(row + 1) * n]
+                            .copy_from_slice(&w.item_scores[j * n..(j + 1) * n]);
+                        steps[row] = k as u32;
+                    }
                 }
             }
             Sink::Trace { states, .. } => {

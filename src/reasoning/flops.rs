@@ -29,6 +29,12 @@
 //! (2·N·d + 5·N). The logits of the step a row halts at are its scores, so
 //! an adaptive run needs no separate scoring pass.
 //!
+//! Over the finest prototype level instead (k centroids,
+//! [`IndicatorSpace::Prototypes`]), the same counts hold with k in place
+//! of N — 2·k·d + 18·k + 5·d per step, 2·k·d + 5·k for p_0 — and the item
+//! scores are a separate pass, 2·N·d once per row at its halting step
+//! ([`FlopCounts::with_indicator_outcomes`], [`FlopCounts::adaptive_in`]).
+//!
 //! ```
 //! use dtrec::reasoning::flops::{FlopCounts, FlopDims};
 //! let dims = FlopDims { d: 64, inner: 256, n_layers: 2, n_heads: 2, seq_len: 50, n_items: 3416, t_max: 3 };
@@ -38,6 +44,8 @@
 //! ```
 
 use std::fmt;
+
+use super::indicators::IndicatorSpace;
 
 /// Elementwise FLOPs per item of one softmax (max, subtract, exp, sum, divide).
 pub const SOFTMAX_PER_ITEM: u64 = 5;
@@ -97,10 +105,11 @@ pub struct FlopCounts {
     pub encoder: u64,
     /// Reasoning step k = 1 … T_max (entry k − 1), all layers.
     pub steps: Vec<u64>,
-    /// p_0 for the first indicator step: 2·N·d + 5·N.
+    /// p_0 for the first indicator step: 2·m·d + 5·m over the m outcomes
+    /// of the indicators (m = N items, or k prototypes).
     pub indicator_setup: u64,
     /// Indicators at one step (including that step's logits):
-    /// 2·N·d + 18·N + 5·d.
+    /// 2·m·d + 18·m + 5·d.
     pub indicator_step: u64,
     /// Scoring one hidden state against all items: 2·N·d.
     pub scoring: u64,
@@ -136,13 +145,28 @@ pub fn step_layer(d: u64, inner: u64, seq_len: u64, k: u64) -> Result<u64, FlopE
 }
 
 impl FlopCounts {
-    /// Counts for one user with `dims`.
+    /// Counts for one user with `dims`, the indicators over the N items.
     pub fn new(dims: &FlopDims) -> Result<Self, FlopError> {
+        Self::with_indicator_outcomes(dims, dims.n_items)
+    }
+
+    /// Counts for one user with `dims`, the indicators over `outcomes`
+    /// entries (N for the item space, k for the prototype space).
+    ///
+    /// ```
+    /// use dtrec::reasoning::flops::{FlopCounts, FlopDims};
+    /// let dims = FlopDims { d: 64, inner: 256, n_layers: 2, n_heads: 2, seq_len: 50, n_items: 12_101, t_max: 3 };
+    /// let c = FlopCounts::with_indicator_outcomes(&dims, 1_329).unwrap();
+    /// assert_eq!(c.indicator_step, 2 * 1_329 * 64 + 18 * 1_329 + 5 * 64);
+    /// assert_eq!(c.scoring, 2 * 12_101 * 64);
+    /// ```
+    pub fn with_indicator_outcomes(dims: &FlopDims, outcomes: u64) -> Result<Self, FlopError> {
         for (field, v) in [
             ("d", dims.d),
             ("n_layers", dims.n_layers),
             ("n_heads", dims.n_heads),
             ("n_items", dims.n_items),
+            ("indicator_outcomes", outcomes),
         ] {
             if v == 0 {
                 return Err(FlopError::BadDims { field });
@@ -157,10 +181,12 @@ impl FlopCounts {
             .map(|k| mul(&[dims.n_layers, step_layer(d, dims.inner, dims.seq_len, k)?]))
             .collect::<Result<Vec<_>, _>>()?;
         let scoring = mul(&[2, n, d])?;
-        let indicator_setup = add(&[scoring, mul(&[SOFTMAX_PER_ITEM, n])?])?;
+        let m = outcomes;
+        let logits = mul(&[2, m, d])?;
+        let indicator_setup = add(&[logits, mul(&[SOFTMAX_PER_ITEM, m])?])?;
         let indicator_step = add(&[
-            scoring,
-            mul(&[SOFTMAX_PER_ITEM + ENTROPY_PER_ITEM + JS_PER_ITEM, n])?,
+            logits,
+            mul(&[SOFTMAX_PER_ITEM + ENTROPY_PER_ITEM + JS_PER_ITEM, m])?,
             mul(&[DELTA_PER_DIM, d])?,
         ])?;
         // the largest total any method below forms must fit, so they need no
@@ -193,7 +219,33 @@ impl FlopCounts {
         self.encoder + self.reasoning(steps) + self.scoring
     }
 
-    /// An adaptive run halting after `steps` ≥ 1 steps (clamped to T_max):
+    /// Exactly what `Model::score_adaptive_in` runs for a row halting after
+    /// `steps` ≥ 1 steps (clamped to T_max) with its indicators in `space`
+    /// (these counts built for that space's outcomes), as
+    /// (indicators, item scoring): p_0 and the indicators of every step run
+    /// except T_max (where every row stops whatever its indicators); the
+    /// item scoring is a separate pass of 2·N·d in the prototype space, and
+    /// in the item space only at T_max (before, the halting step's logits
+    /// are the scores). `steps` = 0 is (0, 2·N·d). Encoder and reasoning
+    /// steps come on top.
+    pub fn adaptive_in(&self, steps: usize, space: IndicatorSpace) -> (u64, u64) {
+        let t_max = self.steps.len();
+        let steps = steps.min(t_max);
+        if steps == 0 {
+            return (0, self.scoring);
+        }
+        let with_indicators = steps.min(t_max - 1) as u64;
+        let indicators = self.indicator_setup + self.indicator_step * with_indicators;
+        let scoring = match space {
+            IndicatorSpace::Prototypes => self.scoring,
+            IndicatorSpace::Items if steps == t_max => self.scoring,
+            IndicatorSpace::Items => 0,
+        };
+        (indicators, scoring)
+    }
+
+    /// An adaptive run with the indicators over the items, halting after
+    /// `steps` ≥ 1 steps (clamped to T_max):
     /// encoder + reasoning + p_0 + `steps` indicator steps (whose last
     /// logits are the scores). Counts the indicators also at a stop forced
     /// at T_max, so it is an upper bound by 18·N + 5·d there. `steps` = 0 is

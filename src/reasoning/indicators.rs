@@ -17,6 +17,15 @@
 //! whatever `T` is (N is in the thousands, and f32 partial sums would lose
 //! ~N·2⁻²⁴ relative), then rounded to `T`.
 //!
+//! Indicator space ([`IndicatorSpace`], [`IndicatorBasis`]). By default
+//! p_t is over all N items, so at every step the indicators cost a full
+//! scoring pass (2·N·d) on top of the step. With
+//! [`IndicatorSpace::Prototypes`], p_t = softmax(h_t · Cᵀ / τ) over the k
+//! centroids C of the finest prototype level (level T_max − 1 of the HPS
+//! hierarchy, k ≪ N), Ĥ_t = H(p_t)/ln k and D_t = JS over those k; Δ_t is
+//! unchanged. Item scores are then computed only once per row, at the step
+//! it halts.
+//!
 //! The functions above are the f64 reference. Inference uses the fast f32
 //! path of the same quantities ([`softmax_entropy`], [`mixture_entropy`],
 //! [`fast_indicators`]): no logarithm per item for Ĥ (the entropy comes
@@ -32,8 +41,13 @@
 //! assert_eq!(jensen_shannon(&uniform, &uniform), 0.0);
 //! ```
 
+use std::fmt;
+
 use dtrec_kernels::{Kernels, Trans};
+use serde::{Deserialize, Serialize};
 use wide::f32x8;
+
+use super::hierarchy::Prototypes;
 
 /// ε in the denominator of the relative change Δ_t.
 pub const DELTA_EPS: f64 = 1e-6;
@@ -47,6 +61,196 @@ pub struct Indicators<T> {
     pub js: T,
     /// Relative hidden-state change Δ_t ≥ 0.
     pub delta: T,
+}
+
+/// Where the distributions p_t of the confidence and consistency
+/// indicators live (module docs). Config spelling `items` / `prototypes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IndicatorSpace {
+    /// p_t over all N items (method.md's definition).
+    #[default]
+    Items,
+    /// p_t over the k centroids of the finest prototype level (T_max − 1).
+    Prototypes,
+}
+
+impl IndicatorSpace {
+    /// The config spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            IndicatorSpace::Items => "items",
+            IndicatorSpace::Prototypes => "prototypes",
+        }
+    }
+
+    /// Whether this is the default item space (serde's skip test).
+    pub fn is_items(&self) -> bool {
+        *self == IndicatorSpace::Items
+    }
+}
+
+/// Why a set of indicator centroids was rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BasisError {
+    /// Fewer than 2 centroids: a distribution over one outcome has no
+    /// entropy to normalise (ln 1 = 0).
+    TooFewCentroids {
+        /// The number given.
+        k: usize,
+    },
+    /// The centroid matrix is not k × d (or d = 0).
+    ShapeMismatch {
+        /// Values given.
+        len: usize,
+        /// Centroids k.
+        k: usize,
+        /// Width d.
+        d: usize,
+    },
+    /// A centroid holds NaN or ±∞.
+    NotFinite {
+        /// The first bad centroid (row).
+        row: usize,
+    },
+    /// The prototype space was asked for without a prototype hierarchy.
+    NoPrototypes,
+    /// The hierarchy has no level below the item level (T_max = 0).
+    NoPrototypeLevel,
+}
+
+impl fmt::Display for BasisError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BasisError::TooFewCentroids { k } => write!(
+                f,
+                "indicator centroids: {k} given, at least 2 are needed (entropy is normalised by ln k)"
+            ),
+            BasisError::ShapeMismatch { len, k, d } => write!(
+                f,
+                "indicator centroids: {len} values are not {k} × {d} (d ≥ 1)"
+            ),
+            BasisError::NotFinite { row } => {
+                write!(f, "indicator centroids: centroid {row} is not finite")
+            }
+            BasisError::NoPrototypes => write!(
+                f,
+                "indicator space `prototypes` needs a prototype hierarchy, and there is none"
+            ),
+            BasisError::NoPrototypeLevel => write!(
+                f,
+                "indicator space `prototypes` needs a prototype level below the item level (T_max ≥ 1)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BasisError {}
+
+/// The k centroids (k × d, row-major) the prototype-space indicators are
+/// computed over: k ≥ 2, every value finite (checked on construction).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndicatorCentroids {
+    k: usize,
+    d: usize,
+    data: Vec<f32>,
+}
+
+impl IndicatorCentroids {
+    /// Validates `data` as k × d centroids.
+    ///
+    /// ```
+    /// use dtrec::reasoning::indicators::{BasisError, IndicatorCentroids};
+    /// let c = IndicatorCentroids::new(vec![1.0, 0.0, 0.0, 1.0], 2, 2).unwrap();
+    /// assert_eq!((c.k(), c.d()), (2, 2));
+    /// assert_eq!(IndicatorCentroids::new(vec![1.0, 0.0], 1, 2), Err(BasisError::TooFewCentroids { k: 1 }));
+    /// ```
+    pub fn new(data: Vec<f32>, k: usize, d: usize) -> Result<Self, BasisError> {
+        if k < 2 {
+            return Err(BasisError::TooFewCentroids { k });
+        }
+        if d == 0 || k.checked_mul(d) != Some(data.len()) {
+            return Err(BasisError::ShapeMismatch {
+                len: data.len(),
+                k,
+                d,
+            });
+        }
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(BasisError::NotFinite { row: i / d });
+        }
+        Ok(Self { k, d, data })
+    }
+
+    /// The centroids of the finest prototype level of `prototypes` (level
+    /// T_max − 1; the last level is the item level itself).
+    pub fn finest_level(prototypes: &Prototypes<f32>) -> Result<Self, BasisError> {
+        let levels = prototypes.levels();
+        if levels.len() < 2 {
+            return Err(BasisError::NoPrototypeLevel);
+        }
+        let level = &levels[levels.len() - 2];
+        Self::new(level.centroids.clone(), level.k, prototypes.d())
+    }
+
+    /// Number of centroids k.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Width d.
+    pub fn d(&self) -> usize {
+        self.d
+    }
+
+    /// The centroids, (k × d) row-major.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+}
+
+/// An [`IndicatorSpace`] with what it needs: nothing for the items (the
+/// model's own table), the centroids for the prototypes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum IndicatorBasis {
+    /// p_t over the N items.
+    #[default]
+    Items,
+    /// p_t over these centroids.
+    Prototypes(IndicatorCentroids),
+}
+
+impl IndicatorBasis {
+    /// The basis of `space`: for [`IndicatorSpace::Prototypes`], the finest
+    /// level of `prototypes` (an error if there is none).
+    pub fn of(
+        space: IndicatorSpace,
+        prototypes: Option<&Prototypes<f32>>,
+    ) -> Result<Self, BasisError> {
+        match space {
+            IndicatorSpace::Items => Ok(IndicatorBasis::Items),
+            IndicatorSpace::Prototypes => {
+                let p = prototypes.ok_or(BasisError::NoPrototypes)?;
+                IndicatorCentroids::finest_level(p).map(IndicatorBasis::Prototypes)
+            }
+        }
+    }
+
+    /// The space.
+    pub fn space(&self) -> IndicatorSpace {
+        match self {
+            IndicatorBasis::Items => IndicatorSpace::Items,
+            IndicatorBasis::Prototypes(_) => IndicatorSpace::Prototypes,
+        }
+    }
+
+    /// Number of outcomes of p_t for a model of `n_items` items: N or k.
+    pub fn outcomes(&self, n_items: usize) -> usize {
+        match self {
+            IndicatorBasis::Items => n_items,
+            IndicatorBasis::Prototypes(c) => c.k(),
+        }
+    }
 }
 
 /// probs (rows × n_items) = softmax(hidden · itemsᵀ / τ) row by row, where

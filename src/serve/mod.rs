@@ -23,6 +23,7 @@ use crate::eval::{self, BatchScorer, ItemVocab, Recommendation};
 use crate::io::{ModelFile, ModelFileError, ModelFileErrorKind, NamedTensor, KIND_MODEL};
 use crate::model::{HaltingPolicy, ModelConfig, Params, Sasrec, SeqBatch};
 use crate::reasoning::hierarchy::Prototypes;
+use crate::reasoning::indicators::{IndicatorBasis, IndicatorSpace};
 
 mod stored;
 mod trajectory;
@@ -132,14 +133,18 @@ impl Default for RecommendOptions {
 const SERVE_BATCH: usize = 64;
 
 /// A model ready to serve: parameters plus the external item ids, the
-/// halting policy of a reasoning model and (optionally) its prototype
-/// hierarchy (for printing reasoning trajectories).
+/// halting policy of a reasoning model with the space of its indicators,
+/// and (optionally) its prototype hierarchy (for printing reasoning
+/// trajectories, and the centroids of the prototype indicator space).
 #[derive(Clone, Debug)]
 pub struct Recommender {
     model: Sasrec,
     vocab: ItemVocab,
     halting: HaltingPolicy,
     prototypes: Option<Prototypes<f32>>,
+    /// The halting indicators' basis (the finest level of `prototypes` in
+    /// the prototype space).
+    indicators: IndicatorBasis,
 }
 
 impl Recommender {
@@ -159,6 +164,7 @@ impl Recommender {
             vocab,
             halting: HaltingPolicy::Fixed,
             prototypes: None,
+            indicators: IndicatorBasis::Items,
         })
     }
 
@@ -168,8 +174,45 @@ impl Recommender {
         self
     }
 
-    /// Attaches the prototype hierarchy of the model's item table. Fails if
-    /// it was built for another N or d.
+    /// Computes the halting indicators in `space`: over the items (the
+    /// default), or over the finest level of the attached prototype
+    /// hierarchy (the space the policy was calibrated in must be this one).
+    /// Fails, with a typed error naming the field `indicators`, for the
+    /// prototype space without a hierarchy whose finest level has k ≥ 2
+    /// centroids.
+    ///
+    /// ```
+    /// use dtrec::model::{Family, ModelConfig, Sasrec};
+    /// use dtrec::reasoning::indicators::IndicatorSpace;
+    /// use dtrec::serve::Recommender;
+    /// use dtrec::train::{hps::cluster_items, HpsConfig};
+    /// let cfg = ModelConfig { d: 8, inner: 16, max_len: 5, ..ModelConfig::reasoning(40, Family::Dtrec, 2) };
+    /// let model = Sasrec::new(cfg, 1).unwrap();
+    /// let protos = cluster_items(None, &model, &HpsConfig { k_min: 4, ..HpsConfig::default() }, 3).unwrap();
+    /// let vocab = (0..40).map(|i| format!("i{i}")).collect();
+    /// let rec = Recommender::new(model, vocab).unwrap();
+    /// assert!(rec.clone().with_indicators(IndicatorSpace::Prototypes).is_err()); // no hierarchy yet
+    /// let rec = rec.with_prototypes(protos).unwrap().with_indicators(IndicatorSpace::Prototypes).unwrap();
+    /// assert_eq!(rec.indicators().outcomes(40), 12); // level 1 of 4, 12, 40
+    /// ```
+    pub fn with_indicators(mut self, space: IndicatorSpace) -> Result<Self, ServeError> {
+        self.indicators = IndicatorBasis::of(space, self.prototypes.as_ref()).map_err(|e| {
+            ModelFileError::new(ModelFileErrorKind::InvalidField {
+                field: "indicators",
+                reason: e.to_string(),
+            })
+        })?;
+        Ok(self)
+    }
+
+    /// The halting indicators' basis.
+    pub fn indicators(&self) -> &IndicatorBasis {
+        &self.indicators
+    }
+
+    /// Attaches the prototype hierarchy of the model's item table (in the
+    /// prototype indicator space, its finest level becomes the indicators'
+    /// basis). Fails if it was built for another N or d.
     pub fn with_prototypes(mut self, prototypes: Prototypes<f32>) -> Result<Self, ServeError> {
         let cfg = self.model.config();
         if prototypes.n_items() != cfg.n_items || prototypes.d() != cfg.d {
@@ -186,7 +229,8 @@ impl Recommender {
             .into());
         }
         self.prototypes = Some(prototypes);
-        Ok(self)
+        let space = self.indicators.space();
+        self.with_indicators(space)
     }
 
     /// The halting policy.
@@ -243,7 +287,7 @@ impl Recommender {
         if let Some(p) = prototypes {
             rec = rec.with_prototypes(p)?;
         }
-        Ok(rec)
+        rec.with_indicators(extra.indicators)
     }
 
     /// The model file of this recommender.
@@ -253,6 +297,7 @@ impl Recommender {
         let extra = ModelExtra {
             halting: Some(StoredHalting::from_policy(&self.halting)),
             prototypes: self.prototypes.as_ref().map(|p| p.config().clone()),
+            indicators: self.indicators.space(),
         };
         let mut tensors = params_to_tensors(&self.model.params, "");
         if let Some(p) = &self.prototypes {
@@ -325,6 +370,7 @@ impl Recommender {
             model: &self.model,
             histories: &dense,
             halting: &self.halting,
+            indicators: &self.indicators,
         };
         let exclude = |u: usize| {
             if options.exclude_seen {
@@ -349,6 +395,7 @@ struct HistoryScorer<'a> {
     model: &'a Sasrec,
     histories: &'a [Vec<u32>],
     halting: &'a HaltingPolicy,
+    indicators: &'a IndicatorBasis,
 }
 
 impl BatchScorer for HistoryScorer<'_> {
@@ -373,7 +420,10 @@ impl BatchScorer for HistoryScorer<'_> {
             let hidden = self.model.encode_batch(&seqs);
             self.model.score_items(out, &hidden);
         } else {
-            out.copy_from_slice(&self.model.score_adaptive(&seqs, self.halting).scores);
+            let scored = self
+                .model
+                .score_adaptive_in(&seqs, self.halting, self.indicators);
+            out.copy_from_slice(&scored.scores);
         }
     }
 }

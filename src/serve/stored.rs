@@ -1,5 +1,8 @@
-//! The parts of a model file beyond the parameters: the halting policy
-//! (JSON in the file's `extra`) and the prototype hierarchy (tensors
+//! The parts of a model file beyond the parameters: the halting policy and
+//! its indicator space (JSON in the file's `extra`; `"indicators":
+//! "prototypes"` refers to the finest level of the stored hierarchy, and
+//! is absent for the item space, so such files are byte-identical to
+//! those written before the option existed) and the prototype hierarchy (tensors
 //! `prototypes.<t>.centroids` (k_t × d) and `prototypes.<t>.item_cluster`
 //! (N), cluster ids stored exactly as f32 integers).
 
@@ -9,6 +12,7 @@ use crate::io::{ModelFile, ModelFileError, ModelFileErrorKind, NamedTensor};
 use crate::model::HaltingPolicy;
 use crate::reasoning::halting::{LearnedGate, ThresholdRule};
 use crate::reasoning::hierarchy::{PrototypeConfig, PrototypeLevel, Prototypes};
+use crate::reasoning::indicators::IndicatorSpace;
 
 /// Tensor-name prefix of the prototype hierarchy.
 pub const PROTOTYPES_PREFIX: &str = "prototypes.";
@@ -109,6 +113,10 @@ pub struct ModelExtra {
     pub halting: Option<StoredHalting>,
     /// The prototype hierarchy's settings, when its tensors are stored.
     pub prototypes: Option<PrototypeConfig>,
+    /// The space of the halting indicators (items when absent; the
+    /// prototype space needs the stored hierarchy).
+    #[serde(skip_serializing_if = "IndicatorSpace::is_items")]
+    pub indicators: IndicatorSpace,
 }
 
 /// The hierarchy's tensors, named under [`PROTOTYPES_PREFIX`].

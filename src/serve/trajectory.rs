@@ -7,7 +7,7 @@ use std::fmt;
 use super::{Recommender, ServeError};
 use crate::eval::{top_k_items, Recommendation};
 use crate::model::{HaltingPolicy, SeqBatch};
-use crate::reasoning::indicators::Indicators;
+use crate::reasoning::indicators::{IndicatorSpace, Indicators};
 
 /// One step of a trajectory.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +34,8 @@ pub struct Trajectory {
     pub halting_step: usize,
     /// The serving policy's name.
     pub policy: &'static str,
+    /// The space of the indicators.
+    pub indicators: IndicatorSpace,
 }
 
 impl Recommender {
@@ -49,7 +51,7 @@ impl Recommender {
         items[l - kept.len()..].copy_from_slice(kept);
         let seqs = SeqBatch::new(items, vec![kept.len() as u32], l, cfg.n_items)
             .expect("dense ids come from the vocabulary");
-        let trace = self.model().step_trace(&seqs, None);
+        let trace = self.model().step_trace_in(&seqs, None, &self.indicators);
         let (d, t_max) = (cfg.d, cfg.t_max);
         let halting_step = match &self.halting {
             _ if t_max == 0 => 0,
@@ -93,6 +95,7 @@ impl Recommender {
             steps,
             halting_step,
             policy,
+            indicators: self.indicators.space(),
         })
     }
 }
@@ -101,10 +104,11 @@ impl fmt::Display for Trajectory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "reasoning trajectory ({} steps; the {} policy halts after step {})",
+            "reasoning trajectory ({} steps; the {} policy halts after step {}; indicators over the {})",
             self.steps.len().saturating_sub(1),
             self.policy,
-            self.halting_step
+            self.halting_step,
+            self.indicators.name()
         )?;
         for s in &self.steps {
             let mark = if s.halts { "*" } else { " " };

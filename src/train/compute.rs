@@ -7,6 +7,10 @@
 //! them for DTRec and ReaRec-PRL (a step's logits serve as the indicators'
 //! input and, at the halting step, as the scores); for ReaRec-ERL, which
 //! scores the mean state, that is a lower bound by one scoring pass.
+//! With the indicators over the finest prototype level
+//! ([`ComputeReport::from_steps_in`] with [`IndicatorBasis::Prototypes`]),
+//! the count is exact for every family: indicators over the k centroids
+//! and one item scoring pass per user at its halting step.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ModelConfig;
 use crate::reasoning::flops::{FlopCounts, FlopDims};
+use crate::reasoning::indicators::{IndicatorBasis, IndicatorSpace};
 
 /// Per-user averages of one evaluation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,6 +30,13 @@ pub struct ComputeReport {
     pub t_max: usize,
     /// Whether the halting indicators ran (an adaptive policy).
     pub adaptive: bool,
+    /// The space the indicators ran in (items when not adaptive).
+    #[serde(default)]
+    pub indicator_space: IndicatorSpace,
+    /// Outcomes of the indicators' distributions: N items or k prototypes
+    /// (0 when not adaptive).
+    #[serde(default)]
+    pub indicator_outcomes: u64,
     /// Mean reasoning steps run.
     pub avg_steps: f64,
     /// Users per number of steps run (entry t = users that ran t steps).
@@ -65,22 +77,45 @@ impl ComputeReport {
     }
 
     /// Accounts `steps[i]` reasoning steps for a user with valid history
-    /// length `history_lens[i]` (already capped at max_len). Panics if the
-    /// slices differ in length or the model dimensions are invalid (a model
-    /// that was built has valid ones).
+    /// length `history_lens[i]` (already capped at max_len), the indicators
+    /// (if `adaptive`) over the items. Panics if the slices differ in
+    /// length or the model dimensions are invalid (a model that was built
+    /// has valid ones).
     pub fn from_steps(
         config: &ModelConfig,
         history_lens: &[usize],
         steps: &[u32],
         adaptive: bool,
     ) -> Self {
+        Self::from_steps_in(
+            config,
+            history_lens,
+            steps,
+            adaptive.then_some(&IndicatorBasis::Items),
+        )
+    }
+
+    /// [`from_steps`](Self::from_steps) with the indicators of an adaptive
+    /// run over `indicators` (`None`: fixed depth, no indicators), counted
+    /// as [`FlopCounts::adaptive_in`]. Panics as `from_steps`.
+    pub fn from_steps_in(
+        config: &ModelConfig,
+        history_lens: &[usize],
+        steps: &[u32],
+        indicators: Option<&IndicatorBasis>,
+    ) -> Self {
         assert_eq!(history_lens.len(), steps.len(), "one step count per user");
         let t_max = config.t_max;
+        let adaptive = indicators.is_some();
+        let space = indicators.map_or(IndicatorSpace::Items, IndicatorBasis::space);
+        let outcomes = indicators.map_or(config.n_items, |b| b.outcomes(config.n_items)) as u64;
         let mut counts: BTreeMap<usize, FlopCounts> = BTreeMap::new();
         let mut out = ComputeReport {
             users: steps.len() as u64,
             t_max,
             adaptive,
+            indicator_space: space,
+            indicator_outcomes: if adaptive { outcomes } else { 0 },
             avg_steps: 0.0,
             steps_histogram: vec![0; t_max + 1],
             encoder_flops: 0.0,
@@ -92,7 +127,7 @@ impl ComputeReport {
         };
         for (&len, &s) in history_lens.iter().zip(steps) {
             let c = counts.entry(len).or_insert_with(|| {
-                FlopCounts::new(&FlopDims {
+                let dims = FlopDims {
                     d: config.d as u64,
                     inner: config.inner as u64,
                     n_layers: config.n_layers as u64,
@@ -100,8 +135,9 @@ impl ComputeReport {
                     seq_len: len as u64,
                     n_items: config.n_items as u64,
                     t_max: t_max as u64,
-                })
-                .expect("a built model has valid dimensions")
+                };
+                FlopCounts::with_indicator_outcomes(&dims, outcomes)
+                    .expect("a built model has valid dimensions")
             });
             let s = (s as usize).min(t_max);
             out.steps_histogram[s] += 1;
@@ -109,15 +145,13 @@ impl ComputeReport {
             out.encoder_flops += c.encoder as f64;
             out.reasoning_flops += c.reasoning(s) as f64;
             if adaptive && s > 0 {
-                // as `Model::score_adaptive` runs: p₀, then each step's
+                // as `Model::score_adaptive_in` runs: p₀, then each step's
                 // logits with its indicators, except at T_max, where every
-                // row stops anyway and the logits are just the scores
-                let with_indicators = s.min(t_max - 1) as u64;
-                out.indicator_flops +=
-                    (c.indicator_setup + c.indicator_step * with_indicators) as f64;
-                if s == t_max {
-                    out.scoring_flops += c.scoring as f64;
-                }
+                // row stops anyway; item scores once per row unless the
+                // halting step's item logits are them
+                let (indicators, scoring) = c.adaptive_in(s, space);
+                out.indicator_flops += indicators as f64;
+                out.scoring_flops += scoring as f64;
             } else {
                 out.scoring_flops += c.scoring as f64;
             }
@@ -148,9 +182,15 @@ impl fmt::Display for ComputeReport {
             "compute per user: {:.3} of {} reasoning steps on average (users per steps: {:?})",
             self.avg_steps, self.t_max, self.steps_histogram
         )?;
+        let over = match self.indicator_space {
+            IndicatorSpace::Prototypes if self.adaptive => {
+                format!(" (over {} prototypes)", self.indicator_outcomes)
+            }
+            _ => String::new(),
+        };
         writeln!(
             f,
-            "  MFLOPs: encoder {:.3}, reasoning {:.3}, indicators {:.3}, scoring {:.3}, total {:.3}",
+            "  MFLOPs: encoder {:.3}, reasoning {:.3}, indicators{over} {:.3}, scoring {:.3}, total {:.3}",
             m(self.encoder_flops),
             m(self.reasoning_flops),
             m(self.indicator_flops),

@@ -7,6 +7,7 @@ use super::compute::ComputeReport;
 use crate::data::{Batch, Interactions, Sample};
 use crate::eval::{BatchScorer, EvalError, EvalReport, Evaluator};
 use crate::model::{HaltingPolicy, Sasrec, SeqBatch};
+use crate::reasoning::indicators::IndicatorBasis;
 
 /// Scores split samples with a model: each sample's last `max_len` history
 /// items are encoded (no dropout), reasoned over under a halting policy and
@@ -16,6 +17,7 @@ pub struct SampleScorer<'a> {
     data: &'a Interactions,
     samples: &'a [Sample],
     policy: HaltingPolicy,
+    basis: IndicatorBasis,
     steps: Vec<AtomicU32>,
 }
 
@@ -25,18 +27,38 @@ impl<'a> SampleScorer<'a> {
         Self::with_policy(model, data, samples, HaltingPolicy::Fixed)
     }
 
-    /// A scorer that halts by `policy`.
+    /// A scorer that halts by `policy`, its indicators over the items.
     pub fn with_policy(
         model: &'a Sasrec,
         data: &'a Interactions,
         samples: &'a [Sample],
         policy: HaltingPolicy,
     ) -> Self {
+        Self::with_policy_in(model, data, samples, policy, IndicatorBasis::Items)
+    }
+
+    /// A scorer that halts by `policy`, its indicators over `basis`.
+    /// Panics if the basis' centroids are not of the model's width.
+    pub fn with_policy_in(
+        model: &'a Sasrec,
+        data: &'a Interactions,
+        samples: &'a [Sample],
+        policy: HaltingPolicy,
+        basis: IndicatorBasis,
+    ) -> Self {
+        if let IndicatorBasis::Prototypes(c) = &basis {
+            assert_eq!(
+                c.d(),
+                model.config().d,
+                "indicator centroids of another width"
+            );
+        }
         SampleScorer {
             model,
             data,
             samples,
             policy,
+            basis,
             steps: samples.iter().map(|_| AtomicU32::new(0)).collect(),
         }
     }
@@ -70,7 +92,9 @@ impl BatchScorer for SampleScorer<'_> {
                 self.steps[i].store(cfg.t_max as u32, Ordering::Relaxed);
             }
         } else {
-            let scored = self.model.score_adaptive(&seqs, &self.policy);
+            let scored = self
+                .model
+                .score_adaptive_in(&seqs, &self.policy, &self.basis);
             out.copy_from_slice(&scored.scores);
             for (&i, &s) in sample_indices.iter().zip(&scored.steps) {
                 self.steps[i].store(s, Ordering::Relaxed);
@@ -111,7 +135,8 @@ pub fn evaluate(
     .map(|r| r.report)
 }
 
-/// [`evaluate`] with halting by `policy`, plus the compute accounting.
+/// [`evaluate`] with halting by `policy` (indicators over the items), plus
+/// the compute accounting.
 pub fn evaluate_policy(
     model: &Sasrec,
     data: &Interactions,
@@ -120,7 +145,29 @@ pub fn evaluate_policy(
     batch_size: usize,
     mask_history: bool,
 ) -> Result<PolicyReport, EvalError> {
-    let scorer = SampleScorer::with_policy(model, data, samples, policy.clone());
+    evaluate_policy_in(
+        model,
+        data,
+        samples,
+        policy,
+        &IndicatorBasis::Items,
+        batch_size,
+        mask_history,
+    )
+}
+
+/// [`evaluate_policy`] with the halting indicators over `basis`; the
+/// compute accounting counts them there.
+pub fn evaluate_policy_in(
+    model: &Sasrec,
+    data: &Interactions,
+    samples: &[Sample],
+    policy: &HaltingPolicy,
+    basis: &IndicatorBasis,
+    batch_size: usize,
+    mask_history: bool,
+) -> Result<PolicyReport, EvalError> {
+    let scorer = SampleScorer::with_policy_in(model, data, samples, policy.clone(), basis.clone());
     let targets: Vec<u32> = samples.iter().map(|s| s.target(data)).collect();
     let evaluator = Evaluator {
         batch_size,
@@ -138,7 +185,8 @@ pub fn evaluate_policy(
         .map(|s| s.history(data).len().min(max_len))
         .collect();
     let adaptive = *policy != HaltingPolicy::Fixed && model.config().t_max > 0;
-    let compute = ComputeReport::from_steps(model.config(), &lens, &steps, adaptive);
+    let compute =
+        ComputeReport::from_steps_in(model.config(), &lens, &steps, adaptive.then_some(basis));
     Ok(PolicyReport {
         report,
         compute,

@@ -8,6 +8,11 @@
 //! validation) model, so the gate matches the model it serves, by full-batch
 //! Adam on λ_ARH·mean BCE over the indicators of a fixed, evenly strided
 //! subset of the training samples.
+//!
+//! Both are fitted on indicators computed in the space the model will
+//! serve with (`HaltingConfig::indicators`; the `_in` functions take the
+//! [`IndicatorBasis`]): thresholds on Ĥ normalised by ln k do not transfer
+//! to Ĥ normalised by ln N.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +22,7 @@ use crate::model::{Sasrec, SeqBatch, StepTrace};
 use crate::reasoning::halting::{
     calibrate_thresholds, gate_labels, Calibration, CalibrationError, LearnedGate, ThresholdGrid,
 };
-use crate::reasoning::indicators::Indicators;
+use crate::reasoning::indicators::{IndicatorBasis, IndicatorSpace, Indicators};
 
 /// Which halting rule a trained model serves with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +67,13 @@ pub struct HaltingConfig {
     pub gate_samples: usize,
     /// Full-batch Adam iterations of the gate fit.
     pub gate_iters: usize,
+    /// Where the confidence and consistency indicators are computed: over
+    /// all N items, or over the finest prototype level (much cheaper for
+    /// large N). The prototypes are those `evaluate_trained` stores with
+    /// the model: K-means of the selected model's item table, warm-started
+    /// from DTRec's trained hierarchy when there is one, seeded K-means++
+    /// otherwise (DTRec without HPS, ReaRec-ERL/PRL).
+    pub indicators: IndicatorSpace,
 }
 
 impl Default for HaltingConfig {
@@ -74,6 +86,7 @@ impl Default for HaltingConfig {
             gate_lambda: 0.1,
             gate_samples: 8192,
             gate_iters: 500,
+            indicators: IndicatorSpace::Items,
         }
     }
 }
@@ -108,9 +121,20 @@ impl HaltingConfig {
 }
 
 /// Full-depth traces of `samples`, in batches of `batch_size`: indicators
-/// (samples × T_max) and target ranks (samples × (T_max + 1)).
+/// (samples × T_max, over the items) and target ranks (samples × (T_max + 1)).
 pub fn trace_samples(
     model: &Sasrec,
+    data: &Interactions,
+    samples: &[Sample],
+    batch_size: usize,
+) -> (Vec<Indicators<f32>>, Vec<u32>) {
+    trace_samples_in(model, &IndicatorBasis::Items, data, samples, batch_size)
+}
+
+/// [`trace_samples`] with the indicators over `basis`.
+pub fn trace_samples_in(
+    model: &Sasrec,
+    basis: &IndicatorBasis,
     data: &Interactions,
     samples: &[Sample],
     batch_size: usize,
@@ -129,15 +153,17 @@ pub fn trace_samples(
             indicators: ind,
             ranks: r,
             ..
-        } = model.step_trace(&seqs, Some(&targets));
+        } = model.step_trace_in(&seqs, Some(&targets), basis);
         indicators.extend(ind);
         ranks.extend(r);
     }
     (indicators, ranks)
 }
 
-/// The threshold sweep on `samples` (validation): prints nothing; the
-/// result's `Display` is the accuracy-vs-average-steps curve.
+/// The threshold sweep on `samples` (validation), the indicators over the
+/// items (`config.indicators` is not consulted: see [`calibrate_in`]):
+/// prints nothing; the result's `Display` is the accuracy-vs-average-steps
+/// curve.
 pub fn calibrate(
     model: &Sasrec,
     data: &Interactions,
@@ -145,8 +171,27 @@ pub fn calibrate(
     config: &HaltingConfig,
     batch_size: usize,
 ) -> Result<Calibration<f32>, CalibrationError> {
+    calibrate_in(
+        model,
+        &IndicatorBasis::Items,
+        data,
+        samples,
+        config,
+        batch_size,
+    )
+}
+
+/// [`calibrate`] with the indicators over `basis`.
+pub fn calibrate_in(
+    model: &Sasrec,
+    basis: &IndicatorBasis,
+    data: &Interactions,
+    samples: &[Sample],
+    config: &HaltingConfig,
+    batch_size: usize,
+) -> Result<Calibration<f32>, CalibrationError> {
     let t_max = model.config().t_max;
-    let (indicators, ranks) = trace_samples(model, data, samples, batch_size);
+    let (indicators, ranks) = trace_samples_in(model, basis, data, samples, batch_size);
     let grid = ThresholdGrid::from_quantiles(&indicators, config.grid_levels, config.t_min);
     calibrate_thresholds(
         &indicators,
@@ -159,10 +204,30 @@ pub fn calibrate(
 }
 
 /// Fits the learned gate on up to `config.gate_samples` of `samples`
-/// (training samples, evenly strided), starting from w = 0, b = 0.
+/// (training samples, evenly strided), starting from w = 0, b = 0, on
+/// indicators over the items (see [`fit_gate_in`]).
 /// Returns the gate and its final mean BCE.
 pub fn fit_gate(
     model: &Sasrec,
+    data: &Interactions,
+    samples: &[Sample],
+    config: &HaltingConfig,
+    batch_size: usize,
+) -> (LearnedGate<f32>, f64) {
+    fit_gate_in(
+        model,
+        &IndicatorBasis::Items,
+        data,
+        samples,
+        config,
+        batch_size,
+    )
+}
+
+/// [`fit_gate`] on indicators over `basis`.
+pub fn fit_gate_in(
+    model: &Sasrec,
+    basis: &IndicatorBasis,
     data: &Interactions,
     samples: &[Sample],
     config: &HaltingConfig,
@@ -173,7 +238,7 @@ pub fn fit_gate(
     let subset: Vec<Sample> = (0..take)
         .map(|i| samples[i * samples.len() / take.max(1)])
         .collect();
-    let (indicators, ranks) = trace_samples(model, data, &subset, batch_size);
+    let (indicators, ranks) = trace_samples_in(model, basis, data, &subset, batch_size);
     let labels: Vec<bool> = ranks
         .chunks_exact(t_max + 1)
         .flat_map(gate_labels)

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::compute::ComputeReport;
 use super::config::TrainConfig;
-use super::evaluate::{evaluate, evaluate_policy};
-use super::halting::{calibrate, fit_gate, HaltingRule};
+use super::evaluate::{evaluate, evaluate_policy, evaluate_policy_in};
+use super::halting::{calibrate_in, fit_gate_in, HaltingRule};
 use super::hps::{cluster_items, HpsLoss, HpsVariant};
 use crate::data::{BatchConfig, EpochBatches, Interactions, Split};
 use crate::eval::{EvalError, Metrics};
@@ -20,6 +20,7 @@ use crate::model::{
 };
 use crate::reasoning::halting::{Calibration, LearnedGate};
 use crate::reasoning::hierarchy::{HierarchyError, Prototypes};
+use crate::reasoning::indicators::IndicatorBasis;
 
 /// RNG stream of the per-step dropout seeds (the shuffle uses the epoch
 /// number as its stream, the initialisation its own streams).
@@ -183,6 +184,10 @@ pub struct HaltingOutcome {
     pub gate_loss: f64,
     /// The policy the model serves with (`TrainConfig::halting.rule`).
     pub policy: HaltingPolicy,
+    /// What every rule's indicators were computed over
+    /// (`TrainConfig::halting.indicators`): the items, or the finest level
+    /// of [`TrainedEvaluation::prototypes`].
+    pub indicators: IndicatorBasis,
     /// Validation and test results of every rule (fixed, threshold, learned).
     pub rules: Vec<RuleResult>,
 }
@@ -297,11 +302,15 @@ pub struct TrainedEvaluation {
 }
 
 /// The evaluation stage after training, on a selected model: for a
-/// reasoning model, calibrates the halting thresholds on validation, fits
-/// the learned gate on training samples, evaluates every rule on
-/// validation and test (the configured rule's test is the result), and
-/// clusters the item table into prototypes (warm-started from `warm`, for
-/// printing trajectories). SASRec is just evaluated on test.
+/// reasoning model, clusters the item table into prototypes (warm-started
+/// from `warm`, the trained DTRec hierarchy when there is one; from
+/// scratch, seeded, otherwise), calibrates the halting thresholds on
+/// validation, fits the learned gate on training samples and evaluates
+/// every rule on validation and test (the configured rule's test is the
+/// result), all with the indicators in `config.halting.indicators` (for
+/// the prototype space, over the finest level of those prototypes, which
+/// are returned to be stored with the model). SASRec is just evaluated on
+/// test.
 pub fn evaluate_trained(
     model: &Sasrec,
     warm: Option<Prototypes<f32>>,
@@ -323,10 +332,16 @@ pub fn evaluate_trained(
             prototypes: None,
         });
     }
+    let prototypes = pool
+        .run(|| cluster_items(warm, model, &config.hps, config.seed))
+        .map_err(TrainError::Prototypes)?;
+    let basis = IndicatorBasis::of(config.halting.indicators, Some(&prototypes))
+        .map_err(|e| TrainError::Halting(e.to_string()))?;
     let halting = pool.run(|| -> Result<HaltingOutcome, TrainError> {
-        let calibration = calibrate(model, data, &split.valid, &config.halting, batch)
+        let calibration = calibrate_in(model, &basis, data, &split.valid, &config.halting, batch)
             .map_err(|e| TrainError::Halting(e.to_string()))?;
-        let (gate, gate_loss) = fit_gate(model, data, &split.train, &config.halting, batch);
+        let (gate, gate_loss) =
+            fit_gate_in(model, &basis, data, &split.train, &config.halting, batch);
         let rules = [
             (HaltingRule::Fixed, HaltingPolicy::Fixed),
             (
@@ -337,8 +352,8 @@ pub fn evaluate_trained(
         ];
         let mut results = Vec::new();
         for (rule, policy) in rules {
-            let v = evaluate_policy(model, data, &split.valid, &policy, batch, mask)?;
-            let t = evaluate_policy(model, data, &split.test, &policy, batch, mask)?;
+            let v = evaluate_policy_in(model, data, &split.valid, &policy, &basis, batch, mask)?;
+            let t = evaluate_policy_in(model, data, &split.test, &policy, &basis, batch, mask)?;
             results.push(RuleResult {
                 rule,
                 policy,
@@ -359,6 +374,7 @@ pub fn evaluate_trained(
             gate,
             gate_loss,
             policy,
+            indicators: basis.clone(),
             rules: results,
         })
     })?;
@@ -368,9 +384,6 @@ pub fn evaluate_trained(
         .find(|r| r.rule == config.halting.rule)
         .expect("every rule was evaluated");
     let (test, test_compute) = (chosen.test.clone(), chosen.test_compute.clone());
-    let prototypes = pool
-        .run(|| cluster_items(warm, model, &config.hps, config.seed))
-        .map_err(TrainError::Prototypes)?;
     Ok(TrainedEvaluation {
         test,
         test_compute,
