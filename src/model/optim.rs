@@ -18,10 +18,14 @@ pub struct AdamConfig {
     pub decoupled: bool,
     /// Rescale gradients so their global L2 norm is at most this.
     pub clip_norm: Option<f64>,
+    /// Linear learning-rate warm-up: step t (1, 2, …) uses
+    /// lr·min(1, t / warmup_steps); 0 = none.
+    pub warmup_steps: u64,
 }
 
 impl Default for AdamConfig {
-    /// Adam, lr 1e-3, β = (0.9, 0.999), ε = 1e-8, no decay, no clipping.
+    /// Adam, lr 1e-3, β = (0.9, 0.999), ε = 1e-8, no decay, no clipping,
+    /// no warm-up.
     fn default() -> Self {
         AdamConfig {
             lr: 1e-3,
@@ -31,6 +35,7 @@ impl Default for AdamConfig {
             weight_decay: 0.0,
             decoupled: false,
             clip_norm: None,
+            warmup_steps: 0,
         }
     }
 }
@@ -77,8 +82,13 @@ impl<T: Kernels> Adam<T> {
         self.t += 1;
         let c = &self.config;
         let t = self.t.min(i32::MAX as u64) as i32;
+        let warmup = if self.t < c.warmup_steps {
+            self.t as f64 / c.warmup_steps as f64
+        } else {
+            1.0
+        };
         let base = AdamStep {
-            lr: T::from_f64(c.lr),
+            lr: T::from_f64(c.lr * warmup),
             beta1: T::from_f64(c.beta1),
             beta2: T::from_f64(c.beta2),
             eps: T::from_f64(c.eps),
@@ -165,6 +175,38 @@ mod tests {
             p.item_emb, before.item_emb,
             "no gradient, no decay: unchanged"
         );
+    }
+
+    #[test]
+    fn warmup_scales_the_learning_rate_linearly() {
+        // Adam's bias-corrected step with a constant gradient is
+        // lr_t · g/(|g| + ε) ≈ lr_t · sign(g); lr_t = lr · min(1, t/4).
+        let cfg = ModelConfig {
+            n_items: 3,
+            max_len: 2,
+            d: 2,
+            n_layers: 1,
+            n_heads: 1,
+            inner: 2,
+            ..ModelConfig::sasrec(3)
+        };
+        let mut p = Params::<f64>::init(&cfg, 1);
+        let mut adam = Adam::new(
+            &p,
+            AdamConfig {
+                lr: 0.1,
+                warmup_steps: 4,
+                ..AdamConfig::default()
+            },
+        );
+        for want in [0.025, 0.05, 0.075, 0.1, 0.1] {
+            let before = p.pos_emb.data[0];
+            let mut g = p.zeros_like();
+            g.pos_emb.data[0] = -1.0;
+            adam.step(&mut p, &mut g);
+            let moved = p.pos_emb.data[0] - before;
+            assert!((moved - want).abs() < 1e-6, "step {}: {moved}", adam.t);
+        }
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct TrainConfig {
     pub decoupled_weight_decay: bool,
     /// Rescale gradients to at most this global L2 norm.
     pub clip_norm: Option<f64>,
+    /// Optimizer steps of linear learning-rate warm-up (0 = none).
+    pub warmup_steps: u64,
     /// Worker threads (rayon); `None` uses all cores. Training is
     /// bit-identical for the same seed and thread count.
     pub threads: Option<usize>,
@@ -55,6 +57,7 @@ impl Default for TrainConfig {
             weight_decay: 0.0,
             decoupled_weight_decay: false,
             clip_norm: None,
+            warmup_steps: 0,
             threads: None,
             eval_batch_size: 256,
             mask_history: false,
@@ -73,6 +76,7 @@ impl TrainConfig {
             weight_decay: self.weight_decay,
             decoupled: self.decoupled_weight_decay,
             clip_norm: self.clip_norm,
+            warmup_steps: self.warmup_steps,
             ..AdamConfig::default()
         }
     }
