@@ -91,6 +91,19 @@ struct TrainingInfo {
     epochs: usize,
     train_seconds: f64,
     valid: Metrics,
+    /// The settings that trained it ([`training_settings`]); absent in
+    /// caches written before they were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    train: Option<TrainConfig>,
+}
+
+/// The part of `train` that shapes training: everything but the halting
+/// settings, which only act on the trained model.
+fn training_settings(train: &TrainConfig) -> TrainConfig {
+    TrainConfig {
+        halting: Default::default(),
+        ..train.clone()
+    }
 }
 
 struct Trained {
@@ -116,7 +129,19 @@ fn train_or_load(
     ) {
         let info: TrainingInfo =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", info_path.display()))?;
-        if rec.model().config() == &model {
+        let settings = training_settings(train);
+        let same_training = match &info.train {
+            Some(cached) => cached == &settings,
+            None => {
+                eprintln!(
+                    "== {}: the cache does not record its training settings (written by an older \
+                     version); reusing it as trained with the current ones",
+                    spec.name
+                );
+                true
+            }
+        };
+        if rec.model().config() == &model && same_training {
             eprintln!(
                 "== {}: trained already ({})",
                 spec.name,
@@ -128,7 +153,7 @@ fn train_or_load(
             });
         }
         eprintln!(
-            "== {}: cached model has another configuration, retraining",
+            "== {}: cached model has another model or training configuration, retraining",
             spec.name
         );
     }
@@ -147,6 +172,7 @@ fn train_or_load(
             .valid
             .clone()
             .ok_or("the best epoch was not validated")?,
+        train: Some(training_settings(train)),
     };
     let model = state.best_model();
     Recommender::new(model.clone(), data.item_ids()[1..].to_vec())

@@ -52,6 +52,15 @@ pub struct ConfigArgs {
     /// Dropout on the reasoning inputs.
     #[arg(long)]
     pub reasoning_dropout: Option<f64>,
+    /// Hidden and attention dropout inside the reasoning steps (default: --dropout).
+    #[arg(long)]
+    pub step_dropout: Option<f64>,
+    /// First state the HPS step losses supervise (0 = h0, method.md).
+    #[arg(long)]
+    pub hps_first_step: Option<usize>,
+    /// Optimizer steps of linear learning-rate warm-up.
+    #[arg(long)]
+    pub warmup_steps: Option<u64>,
     /// Reasoning steps T_max (0 for sasrec; 1 or more for the others).
     #[arg(long)]
     pub t_max: Option<usize>,
@@ -136,6 +145,11 @@ impl ConfigArgs {
             "reasoning_dropout",
             self.reasoning_dropout.map(Into::into),
         );
+        set(
+            &mut model,
+            "step_dropout",
+            self.step_dropout.map(Into::into),
+        );
         let model: ModelConfig = serde_json::from_value(serde_json::Value::Object(model))
             .map_err(|e| format!("model config: {e}"))?;
         model.validate().map_err(|e| e.to_string())?;
@@ -162,6 +176,8 @@ impl ConfigArgs {
         }
         train.hps.lambda = self.lambda_hps.unwrap_or(train.hps.lambda);
         train.hps.kmeans_every = self.kmeans_every.unwrap_or(train.hps.kmeans_every);
+        train.hps.first_step = self.hps_first_step.unwrap_or(train.hps.first_step);
+        train.warmup_steps = self.warmup_steps.unwrap_or(train.warmup_steps);
         train.halting.tolerance = self.tolerance.unwrap_or(train.halting.tolerance);
         train.validate()?;
         Ok((model, train))

@@ -1,0 +1,45 @@
+//! `dtrec experiment` reuses a cached run only when it was trained with the
+//! same model AND training settings: a changed training setting retrains
+//! instead of silently reporting the old model.
+
+use std::path::Path;
+use std::process::Command;
+
+/// Runs `dtrec experiment` on a tiny synthetic dataset; returns stderr.
+fn experiment(dir: &Path, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
+        .args(["experiment", "--synthetic-users", "60", "--split", "loo"])
+        .args(["--d", "8", "--heads", "1", "--inner", "8", "--max-len", "8"])
+        .args(["--epochs", "1", "--threads", "1", "--runs", "sasrec"])
+        .arg("--work-dir")
+        .arg(dir.join("work"))
+        .arg("--results")
+        .arg(dir.join("RESULTS.md"))
+        .args(extra)
+        .output()
+        .expect("the dtrec binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "experiment failed:\n{stderr}");
+    stderr
+}
+
+#[test]
+fn cached_runs_are_reused_only_with_the_same_training_settings() {
+    let dir = std::env::temp_dir().join(format!("dtrec-cli-experiment-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let first = experiment(&dir, &["--lr", "0.001"]);
+    assert!(first.contains("== training sasrec"), "{first}");
+    let again = experiment(&dir, &["--lr", "0.001"]);
+    assert!(again.contains("sasrec: trained already"), "{again}");
+    let changed = experiment(&dir, &["--lr", "0.002"]);
+    assert!(
+        changed.contains("another model or training configuration, retraining"),
+        "{changed}"
+    );
+    assert!(changed.contains("== training sasrec"), "{changed}");
+    let results = std::fs::read_to_string(dir.join("RESULTS.md")).unwrap();
+    assert!(results.contains("| SASRec |"), "{results}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
