@@ -9,13 +9,19 @@
 //! with a DTRec model of the same shape at T_max = 3 through
 //! `Model::score_adaptive`: `fixed` (= encode_batch + score_items),
 //! `threshold_never_stops` (all 3 steps, with the per-step logits and
-//! indicators) and `threshold_stops_at_1` (thresholds +∞: one step).
+//! indicators) and `threshold_stops_at_1` (thresholds +∞: one step); the
+//! two threshold cases again with the indicators over the finest prototype
+//! level (`_prototypes`: K-means of the item table, 571 centroids for
+//! N = 3,416 at T_max = 3; item scores only at the halting step).
 //!
 //! Run: `cargo bench --bench recommend`
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use dtrec::model::{Family, HaltingPolicy, ModelConfig, Sasrec, SeqBatch};
 use dtrec::reasoning::halting::ThresholdRule;
+use dtrec::reasoning::indicators::{IndicatorBasis, IndicatorSpace};
+use dtrec::train::hps::cluster_items;
+use dtrec::train::HpsConfig;
 use dtrec::serve::{RecommendOptions, Recommender};
 use std::hint::black_box;
 
@@ -79,19 +85,23 @@ fn adaptive(c: &mut Criterion) {
         theta_d: f32::INFINITY,
         theta_delta: f32::INFINITY,
     };
+    let protos = cluster_items(None, &model, &HpsConfig::default(), 1).unwrap();
+    let prototypes = IndicatorBasis::of(IndicatorSpace::Prototypes, Some(&protos)).unwrap();
+    let items = IndicatorBasis::Items;
+    let never = HaltingPolicy::Threshold(ThresholdRule::never());
+    let at_1 = HaltingPolicy::Threshold(stop_at_1);
     let mut group = c.benchmark_group("adaptive_batch1_n3416");
-    for (name, policy) in [
-        ("fixed", HaltingPolicy::Fixed),
-        (
-            "threshold_never_stops",
-            HaltingPolicy::Threshold(ThresholdRule::never()),
-        ),
-        ("threshold_stops_at_1", HaltingPolicy::Threshold(stop_at_1)),
+    for (name, policy, basis) in [
+        ("fixed", &HaltingPolicy::Fixed, &items),
+        ("threshold_never_stops", &never, &items),
+        ("threshold_stops_at_1", &at_1, &items),
+        ("threshold_never_stops_prototypes", &never, &prototypes),
+        ("threshold_stops_at_1_prototypes", &at_1, &prototypes),
     ] {
-        let steps = model.score_adaptive(&seqs, &policy).steps;
+        let steps = model.score_adaptive_in(&seqs, policy, basis).steps;
         println!("{name}: steps {steps:?}");
         group.bench_function(name, |b| {
-            b.iter(|| black_box(model.score_adaptive(black_box(&seqs), &policy)))
+            b.iter(|| black_box(model.score_adaptive_in(black_box(&seqs), policy, basis)))
         });
     }
     group.finish();
