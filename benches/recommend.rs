@@ -20,9 +20,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use dtrec::model::{Family, HaltingPolicy, ModelConfig, Sasrec, SeqBatch};
 use dtrec::reasoning::halting::ThresholdRule;
 use dtrec::reasoning::indicators::{IndicatorBasis, IndicatorSpace};
+use dtrec::serve::{RecommendOptions, Recommender};
 use dtrec::train::hps::cluster_items;
 use dtrec::train::HpsConfig;
-use dtrec::serve::{RecommendOptions, Recommender};
 use std::hint::black_box;
 
 const N: usize = 3416;

@@ -6,14 +6,14 @@
 //! degenerate batches.
 
 mod common;
+use common::adaptive::{batch, bits_equal, model_with, prediction_state, random_policies};
 
 use dtrec::eval::target_rank;
 use dtrec::kernels::rng::CounterRng;
-use dtrec::kernels::Kernels;
 use dtrec::model::{
     AdaptiveScores, Family, HaltingPolicy, Model, ModelConfig, Sasrec, SeqBatch, StepTrace,
 };
-use dtrec::reasoning::halting::{LearnedGate, ThresholdGrid, ThresholdRule};
+use dtrec::reasoning::halting::{LearnedGate, ThresholdRule};
 use dtrec::reasoning::indicators::{
     fast_indicators, item_probabilities, jensen_shannon, mixture_entropy, normalized_entropy,
     relative_change, softmax_entropy, Indicators,
@@ -38,46 +38,12 @@ fn model(family: Family, t_max: usize, seed: u64) -> Sasrec {
     model_with(config(family, t_max, 23), seed)
 }
 
-fn model_with(cfg: ModelConfig, seed: u64) -> Sasrec {
-    let p = common::random_params(&cfg, seed);
-    Model::<f64>::from_params(cfg, p).unwrap().cast::<f32>()
-}
-
-/// `b` histories of lengths 0..=L (row 0 non-empty, several empty ones
-/// for b ≥ 8) with their targets.
-fn batch(m: &Sasrec, b: usize, seed: u64) -> (SeqBatch, Vec<u32>) {
-    let tb = common::random_batch(m.config(), b, seed);
-    (tb.seqs().clone(), tb.targets().to_vec())
-}
-
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
-}
-
-fn bits_equal(a: &[f32], b: &[f32]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
-}
-
-/// Family prediction state (d) of row `row` after t steps, from a trace's
-/// states, accumulated as `encode_batch` does.
-fn prediction_state(m: &Sasrec, trace: &StepTrace, row: usize, t: usize) -> Vec<f32> {
-    let d = m.config().d;
-    let s = trace.t_max + 1;
-    let st = &trace.states[row * s * d..(row + 1) * s * d];
-    if m.config().family == Family::RearecErl {
-        let mut out = vec![0.0f32; d];
-        let w = 1.0 / (t + 1) as f32;
-        for h in st[..(t + 1) * d].chunks_exact(d) {
-            f32::axpy(&mut out, w, h);
-        }
-        out
-    } else {
-        st[t * d..(t + 1) * d].to_vec()
-    }
 }
 
 fn scores_of(m: &Sasrec, h: &[f32]) -> Vec<f32> {
@@ -119,29 +85,6 @@ fn fixed_is_encode_batch_plus_score_items_bit_for_bit() {
             }
         }
     }
-}
-
-/// Random rules whose thresholds are quantiles of the observed indicators
-/// (so they split the rows between steps) plus random gates.
-fn random_policies(trace: &StepTrace, seed: u64) -> Vec<HaltingPolicy> {
-    let rng = CounterRng::new(seed);
-    let grid = ThresholdGrid::from_quantiles(&trace.indicators, 5, 1);
-    let pick = |axis: &[f32], i: u64| axis[rng.below(0, i, axis.len() as u64) as usize];
-    let mut out = Vec::new();
-    for i in 0..12u64 {
-        out.push(HaltingPolicy::Threshold(ThresholdRule {
-            t_min: 1 + rng.below(1, i, 2) as usize,
-            theta_h: pick(&grid.theta_h, 3 * i),
-            theta_d: pick(&grid.theta_d, 3 * i + 1),
-            theta_delta: pick(&grid.theta_delta, 3 * i + 2),
-        }));
-        let n = |j: u64| rng.normal(2, 4 * i + j) as f32 * 4.0;
-        out.push(HaltingPolicy::Learned(LearnedGate {
-            w: [n(0), n(1), n(2)],
-            b: n(3),
-        }));
-    }
-    out
 }
 
 #[test]

@@ -10,12 +10,12 @@
 //! typed errors.
 
 mod common;
+use common::adaptive::{batch, bits_equal, model_with, prediction_state, random_policies};
 
 use dtrec::kernels::rng::CounterRng;
-use dtrec::kernels::Kernels;
 use dtrec::model::StepTrace;
-use dtrec::model::{AdaptiveScores, Family, HaltingPolicy, Model, ModelConfig, Sasrec, SeqBatch};
-use dtrec::reasoning::halting::{LearnedGate, ThresholdGrid, ThresholdRule};
+use dtrec::model::{AdaptiveScores, Family, HaltingPolicy, ModelConfig, Sasrec, SeqBatch};
+use dtrec::reasoning::halting::ThresholdRule;
 use dtrec::reasoning::hierarchy::{PrototypeConfig, Prototypes};
 use dtrec::reasoning::indicators::{
     BasisError, IndicatorBasis, IndicatorCentroids, IndicatorSpace,
@@ -34,11 +34,6 @@ fn config(family: Family, t_max: usize, n_items: usize, d: usize) -> ModelConfig
     }
 }
 
-fn model_with(cfg: ModelConfig, seed: u64) -> Sasrec {
-    let p = common::random_params(&cfg, seed);
-    Model::<f64>::from_params(cfg, p).unwrap().cast::<f32>()
-}
-
 /// k random centroids of width d (N(0, 0.5²), the scale of the items).
 fn centroids(k: usize, d: usize, seed: u64) -> IndicatorBasis {
     let mut data = vec![0.0f32; k * d];
@@ -47,32 +42,6 @@ fn centroids(k: usize, d: usize, seed: u64) -> IndicatorBasis {
         *x = (0.5 * rng.normal(0, i as u64)) as f32;
     }
     IndicatorBasis::Prototypes(IndicatorCentroids::new(data, k, d).unwrap())
-}
-
-fn batch(m: &Sasrec, b: usize, seed: u64) -> (SeqBatch, Vec<u32>) {
-    let tb = common::random_batch(m.config(), b, seed);
-    (tb.seqs().clone(), tb.targets().to_vec())
-}
-
-fn bits_equal(a: &[f32], b: &[f32]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
-}
-
-/// Family prediction state after t steps, from the trace (as encode_batch).
-fn prediction_state(m: &Sasrec, trace: &StepTrace, row: usize, t: usize) -> Vec<f32> {
-    let d = m.config().d;
-    let s = trace.t_max + 1;
-    let st = &trace.states[row * s * d..(row + 1) * s * d];
-    if m.config().family == Family::RearecErl {
-        let mut out = vec![0.0f32; d];
-        let w = 1.0 / (t + 1) as f32;
-        for h in st[..(t + 1) * d].chunks_exact(d) {
-            f32::axpy(&mut out, w, h);
-        }
-        out
-    } else {
-        st[t * d..(t + 1) * d].to_vec()
-    }
 }
 
 /// Steps and item scores of applying `policy` to every row of the trace.
@@ -94,29 +63,6 @@ fn expected(m: &Sasrec, trace: &StepTrace, policy: &HaltingPolicy) -> (Vec<f32>,
         scores.extend(out);
     }
     (scores, steps)
-}
-
-/// Thresholds at quantiles of the observed indicators (so they split the
-/// rows between steps) and random gates.
-fn random_policies(trace: &StepTrace, seed: u64) -> Vec<HaltingPolicy> {
-    let rng = CounterRng::new(seed);
-    let grid = ThresholdGrid::from_quantiles(&trace.indicators, 5, 1);
-    let pick = |axis: &[f32], i: u64| axis[rng.below(0, i, axis.len() as u64) as usize];
-    let mut out = Vec::new();
-    for i in 0..12u64 {
-        out.push(HaltingPolicy::Threshold(ThresholdRule {
-            t_min: 1 + rng.below(1, i, 2) as usize,
-            theta_h: pick(&grid.theta_h, 3 * i),
-            theta_d: pick(&grid.theta_d, 3 * i + 1),
-            theta_delta: pick(&grid.theta_delta, 3 * i + 2),
-        }));
-        let n = |j: u64| rng.normal(2, 4 * i + j) as f32 * 4.0;
-        out.push(HaltingPolicy::Learned(LearnedGate {
-            w: [n(0), n(1), n(2)],
-            b: n(3),
-        }));
-    }
-    out
 }
 
 #[test]

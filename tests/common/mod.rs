@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+pub mod adaptive;
+
 #[allow(dead_code)]
 /// `path` if the dataset file exists. Otherwise the test is skipped with a
 /// message (`None`), except under `CI=true`, where a missing file fails it:
