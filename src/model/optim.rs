@@ -136,10 +136,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn first_step_moves_each_value_by_lr_against_its_gradient_sign() {
-        // Adam's first bias-corrected step is lr · g/(|g| + ε) ≈ lr · sign(g).
-        let cfg = ModelConfig {
+    /// One layer, one head, d = 2, three items.
+    fn tiny_config() -> ModelConfig {
+        ModelConfig {
             n_items: 3,
             max_len: 2,
             d: 2,
@@ -147,7 +146,13 @@ mod tests {
             n_heads: 1,
             inner: 2,
             ..ModelConfig::sasrec(3)
-        };
+        }
+    }
+
+    #[test]
+    fn first_step_moves_each_value_by_lr_against_its_gradient_sign() {
+        // Adam's first bias-corrected step is lr · g/(|g| + ε) ≈ lr · sign(g).
+        let cfg = tiny_config();
         let mut p = Params::<f64>::init(&cfg, 1);
         let before = p.clone();
         let mut g = p.zeros_like();
@@ -181,15 +186,7 @@ mod tests {
     fn warmup_scales_the_learning_rate_linearly() {
         // Adam's bias-corrected step with a constant gradient is
         // lr_t · g/(|g| + ε) ≈ lr_t · sign(g); lr_t = lr · min(1, t/4).
-        let cfg = ModelConfig {
-            n_items: 3,
-            max_len: 2,
-            d: 2,
-            n_layers: 1,
-            n_heads: 1,
-            inner: 2,
-            ..ModelConfig::sasrec(3)
-        };
+        let cfg = tiny_config();
         let mut p = Params::<f64>::init(&cfg, 1);
         let mut adam = Adam::new(
             &p,
@@ -211,15 +208,7 @@ mod tests {
 
     #[test]
     fn clipping_rescales_to_the_max_norm() {
-        let cfg = ModelConfig {
-            n_items: 3,
-            max_len: 2,
-            d: 2,
-            n_layers: 1,
-            n_heads: 1,
-            inner: 2,
-            ..ModelConfig::sasrec(3)
-        };
+        let cfg = tiny_config();
         let mut p = Params::<f64>::init(&cfg, 1);
         let mut g = p.zeros_like();
         g.pos_emb.data = vec![3.0, 4.0, 0.0, 0.0];
