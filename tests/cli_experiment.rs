@@ -1,6 +1,7 @@
 //! `dtrec experiment` reuses a cached run only when it was trained with the
 //! same model AND training settings: a changed training setting retrains
-//! instead of silently reporting the old model.
+//! instead of silently reporting the old model, while settings the run never
+//! reads (HPS settings of a run without HPS) do not.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,12 +11,17 @@ fn experiment(dir: &Path, extra: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
         .args(["experiment", "--synthetic-users", "60", "--split", "loo"])
         .args(["--d", "8", "--heads", "1", "--inner", "8", "--max-len", "8"])
-        .args(["--epochs", "1", "--threads", "1", "--runs", "sasrec"])
+        .args(["--epochs", "1", "--threads", "1", "--t-max", "1"])
         .arg("--work-dir")
         .arg(dir.join("work"))
         .arg("--results")
         .arg(dir.join("RESULTS.md"))
         .args(extra)
+        .args(if extra.contains(&"--runs") {
+            &[][..]
+        } else {
+            &["--runs", "sasrec"][..]
+        })
         .output()
         .expect("the dtrec binary runs");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -33,6 +39,15 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     assert!(first.contains("== training sasrec"), "{first}");
     let again = experiment(&dir, &["--lr", "0.001"]);
     assert!(again.contains("sasrec: trained already"), "{again}");
+    // SASRec has no process supervision: its HPS settings do not shape it
+    let other_hps = experiment(&dir, &["--lr", "0.001", "--lambda-hps", "0.5"]);
+    assert!(other_hps.contains("sasrec: trained already"), "{other_hps}");
+    // while DTRec's HPS settings do
+    let dtrec = ["--runs", "dtrec", "--lr", "0.001"];
+    let first = experiment(&dir, &dtrec);
+    assert!(first.contains("== training dtrec"), "{first}");
+    let lambda = experiment(&dir, &[&dtrec[..], &["--lambda-hps", "0.5"]].concat());
+    assert!(lambda.contains("== training dtrec"), "{lambda}");
     let changed = experiment(&dir, &["--lr", "0.002"]);
     assert!(
         changed.contains("another model or training configuration, retraining"),

@@ -16,7 +16,7 @@ use dtrec::data::{Interactions, Split};
 use dtrec::eval::Metrics;
 use dtrec::model::{Family, ModelConfig, Sasrec};
 use dtrec::serve::Recommender;
-use dtrec::train::{ComputeReport, HaltingRule, HpsVariant, TrainConfig};
+use dtrec::train::{ComputeReport, HaltingRule, HpsConfig, HpsVariant, TrainConfig};
 
 /// One training run of the experiment.
 #[derive(Clone, Copy, Debug)]
@@ -97,11 +97,22 @@ struct TrainingInfo {
     train: Option<TrainConfig>,
 }
 
-/// The part of `train` that shapes training: everything but the halting
-/// settings, which only act on the trained model.
-fn training_settings(train: &TrainConfig) -> TrainConfig {
+/// The part of `train` that shapes `spec`'s training: everything but the
+/// halting settings, which only act on the trained model, and, for a run
+/// without process supervision, the HPS settings (its loss never reads
+/// them), so a sweep over the HPS settings reuses the cached baselines.
+fn training_settings(train: &TrainConfig, spec: &RunSpec) -> TrainConfig {
+    let hps = if spec.hps == HpsVariant::Off {
+        HpsConfig {
+            variant: HpsVariant::Off,
+            ..HpsConfig::default()
+        }
+    } else {
+        train.hps.clone()
+    };
     TrainConfig {
         halting: Default::default(),
+        hps,
         ..train.clone()
     }
 }
@@ -129,7 +140,7 @@ fn train_or_load(
     ) {
         let info: TrainingInfo =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", info_path.display()))?;
-        let settings = training_settings(train);
+        let settings = training_settings(train, spec);
         let same_training = match &info.train {
             Some(cached) => cached == &settings,
             None => {
@@ -172,7 +183,7 @@ fn train_or_load(
             .valid
             .clone()
             .ok_or("the best epoch was not validated")?,
-        train: Some(training_settings(train)),
+        train: Some(training_settings(train, spec)),
     };
     let model = state.best_model();
     Recommender::new(model.clone(), data.item_ids()[1..].to_vec())
