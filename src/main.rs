@@ -101,6 +101,9 @@ enum Command {
     /// Train and evaluate every family and the DTRec ablations on one dataset; write the
     /// table to a section of RESULTS.md.
     Experiment(Box<cli::ExperimentArgs>),
+    /// Choose each family's configuration on validation across several experiment work
+    /// directories; write the chosen runs' test figures to a section of RESULTS.md.
+    Select(cli::SelectArgs),
     /// Dataset statistics.
     Stats {
         #[command(flatten)]
@@ -240,6 +243,12 @@ fn run(command: Command) -> Result<(), String> {
         }
         Command::Experiment(args) => {
             let table = cli::experiment(&args)?;
+            println!("{table}");
+            eprintln!("table written to {}", args.results.display());
+            Ok(())
+        }
+        Command::Select(args) => {
+            let table = cli::select(&args)?;
             println!("{table}");
             eprintln!("table written to {}", args.results.display());
             Ok(())

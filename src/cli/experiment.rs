@@ -62,31 +62,31 @@ const RUNS: [RunSpec; 6] = [
 
 /// A run's outcome, as stored in `<work dir>/<run>.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct RunResult {
-    run: String,
-    family: Family,
-    t_max: usize,
-    hps: HpsVariant,
-    best_epoch: usize,
-    epochs: usize,
+pub(super) struct RunResult {
+    pub(super) run: String,
+    pub(super) family: Family,
+    pub(super) t_max: usize,
+    pub(super) hps: HpsVariant,
+    pub(super) best_epoch: usize,
+    pub(super) epochs: usize,
     train_seconds: f64,
     valid: Metrics,
     /// Per halting rule (one `fixed` row for SASRec).
-    rules: Vec<RuleRow>,
+    pub(super) rules: Vec<RuleRow>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct RuleRow {
-    rule: HaltingRule,
-    valid: Metrics,
-    test: Metrics,
-    compute: ComputeReport,
+pub(super) struct RuleRow {
+    pub(super) rule: HaltingRule,
+    pub(super) valid: Metrics,
+    pub(super) test: Metrics,
+    pub(super) compute: ComputeReport,
 }
 
 /// What training a run produced (cached as `<run>.train.json` beside the
 /// best model `<run>.best.safetensors`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct TrainingInfo {
+pub(super) struct TrainingInfo {
     best_epoch: usize,
     epochs: usize,
     train_seconds: f64,
@@ -94,7 +94,7 @@ struct TrainingInfo {
     /// The settings that trained it ([`training_settings`]); absent in
     /// caches written before they were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    train: Option<TrainConfig>,
+    pub(super) train: Option<TrainConfig>,
 }
 
 /// The part of `train` that shapes `spec`'s training: everything but the
@@ -224,16 +224,7 @@ pub fn experiment(args: &ExperimentArgs) -> Result<String, String> {
     let data = crate::load(&args.data)?;
     let split = args.data.split(&data)?;
     let label = args.name.clone().unwrap_or_else(|| args.data.source());
-    let slug: String = label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let slug = slug(&label);
     let dir = args.work_dir.join(&slug);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let selected: Vec<RunSpec> = match &args.runs {
@@ -326,12 +317,38 @@ pub fn experiment(args: &ExperimentArgs) -> Result<String, String> {
     Ok(table)
 }
 
-fn command_line() -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+/// The file-name and section-marker form of a table label.
+pub(super) fn slug(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The command that wrote a table, with the arguments that need it quoted.
+pub(super) fn command_line() -> String {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|a| {
+            if a.is_empty()
+                || a.contains(|c: char| c.is_whitespace() || "'\"$`\\;&|<>()*?".contains(c))
+            {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect();
     format!("cargo run --release -- {}", args.join(" "))
 }
 
-fn metric(m: &Metrics, f: fn(&Metrics, usize) -> Option<f64>, k: usize) -> String {
+pub(super) fn metric(m: &Metrics, f: fn(&Metrics, usize) -> Option<f64>, k: usize) -> String {
     f(m, k).map_or("–".into(), |x| format!("{x:.4}"))
 }
 
@@ -441,7 +458,7 @@ fn render(
 
 /// Replaces (or appends) the section between `<!-- experiment:SLUG -->`
 /// and `<!-- /experiment:SLUG -->` of `path`, atomically.
-fn replace_section(path: &Path, slug: &str, table: &str) -> Result<(), String> {
+pub(super) fn replace_section(path: &Path, slug: &str, table: &str) -> Result<(), String> {
     let (open, close) = (
         format!("<!-- experiment:{slug} -->"),
         format!("<!-- /experiment:{slug} -->"),

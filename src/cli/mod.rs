@@ -5,9 +5,11 @@ mod experiment;
 mod halting;
 mod progress;
 mod run_config;
+mod select;
 
 pub use data_args::{DataArgs, FormatArg, SplitArg};
 pub use experiment::{experiment, ExperimentArgs};
 pub use halting::{halting_json, print_halting};
 pub use progress::EpochBars;
 pub use run_config::ConfigArgs;
+pub use select::{select, SelectArgs};

@@ -1,0 +1,265 @@
+//! `dtrec select`: chooses each family's configuration on validation data
+//! across several `experiment` work directories (one per searched setting:
+//! T_max, τ, λ_HPS, …) and writes the chosen runs' test figures into a
+//! section of a Markdown file, so the search behind a headline table is a
+//! command, not a hand-made choice.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::experiment::{command_line, metric, replace_section, slug, RunResult, TrainingInfo};
+use dtrec::eval::Metrics;
+use dtrec::model::Family;
+use dtrec::serve::Recommender;
+use dtrec::train::{HaltingRule, HpsVariant};
+
+/// Arguments of the select command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SelectArgs {
+    /// Comma-separated `experiment` work directories to choose from
+    /// (e.g. target/experiments/beauty,target/experiments/beauty-t2).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub from: Vec<PathBuf>,
+    /// Label of the table.
+    #[arg(long)]
+    pub name: String,
+    /// Markdown file whose section for this label is (re)written.
+    #[arg(long, default_value = "RESULTS.md")]
+    pub results: PathBuf,
+    /// The halting rule DTRec is served, chosen and reported with (the
+    /// baselines always run at fixed depth): fixed, threshold or learned.
+    #[arg(long, default_value = "threshold")]
+    pub halting: String,
+}
+
+/// The groups a configuration is chosen within.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    Sasrec,
+    Erl,
+    Prl,
+    /// DTRec with process supervision (any HPS variant).
+    Dtrec,
+    /// The ablation without HPS, chosen on its own.
+    DtrecNoHps,
+}
+
+impl Group {
+    fn of(r: &RunResult) -> Group {
+        match (r.family, r.hps) {
+            (Family::Sasrec, _) => Group::Sasrec,
+            (Family::RearecErl, _) => Group::Erl,
+            (Family::RearecPrl, _) => Group::Prl,
+            (Family::Dtrec, HpsVariant::Off) => Group::DtrecNoHps,
+            (Family::Dtrec, _) => Group::Dtrec,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Group::Sasrec => "SASRec",
+            Group::Erl => "ReaRec-ERL",
+            Group::Prl => "ReaRec-PRL",
+            Group::Dtrec => "DTRec",
+            Group::DtrecNoHps => "DTRec without HPS (ablation)",
+        }
+    }
+}
+
+/// One trained run that can be chosen.
+struct Candidate {
+    group: Group,
+    /// T_max, τ and (with HPS) the variant and λ_HPS.
+    setting: String,
+    /// Where it was read: `<work dir>/<run>`.
+    source: String,
+    result: RunResult,
+    rule: HaltingRule,
+}
+
+impl Candidate {
+    fn row(&self) -> &super::experiment::RuleRow {
+        self.result
+            .rules
+            .iter()
+            .find(|x| x.rule == self.rule)
+            .expect("candidates carry their rule")
+    }
+
+    fn valid_ndcg10(&self) -> f64 {
+        self.row().valid.ndcg(10).unwrap_or(f64::NEG_INFINITY)
+    }
+}
+
+fn parse_rule(name: &str) -> Result<HaltingRule, String> {
+    [
+        HaltingRule::Fixed,
+        HaltingRule::Threshold,
+        HaltingRule::Learned,
+    ]
+    .into_iter()
+    .find(|r| r.name() == name)
+    .ok_or_else(|| format!("--halting: expected fixed, threshold or learned, got `{name}`"))
+}
+
+/// Reads every finished run of one work directory.
+fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter_map(|n| n.strip_suffix(".result.json").map(str::to_string))
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for run in names {
+        let path = dir.join(format!("{run}.result.json"));
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let result: RunResult =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let model_path = dir.join(format!("{run}.best.safetensors"));
+        let model =
+            Recommender::load(&model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
+        let info_path = dir.join(format!("{run}.train.json"));
+        let info: TrainingInfo = serde_json::from_str(
+            &std::fs::read_to_string(&info_path)
+                .map_err(|e| format!("{}: {e}", info_path.display()))?,
+        )
+        .map_err(|e| format!("{}: {e}", info_path.display()))?;
+        let group = Group::of(&result);
+        let rule = match group {
+            Group::Dtrec | Group::DtrecNoHps => served,
+            _ => HaltingRule::Fixed,
+        };
+        if !result.rules.iter().any(|x| x.rule == rule) {
+            return Err(format!(
+                "{}: no `{}` row to choose by",
+                path.display(),
+                rule.name()
+            ));
+        }
+        let mut setting = format!("T_max {}, τ {}", result.t_max, model.model().config().tau);
+        if group == Group::Sasrec {
+            setting = format!("τ {}", model.model().config().tau);
+        }
+        let row = result.rules.iter().find(|x| x.rule == rule);
+        if row.is_some_and(|x| x.compute.adaptive) {
+            let space = row.map_or("items", |x| x.compute.indicator_space.name());
+            let _ = write!(setting, ", indicators over {space}");
+        }
+        if group == Group::Dtrec {
+            let lambda = info
+                .train
+                .as_ref()
+                .map_or("not recorded".to_string(), |t| t.hps.lambda.to_string());
+            let _ = write!(setting, ", `{}`, λ_HPS {lambda}", result.hps.name());
+        }
+        out.push(Candidate {
+            group,
+            setting,
+            source: format!("{}/{run}", dir.display()),
+            result,
+            rule,
+        });
+    }
+    Ok(out)
+}
+
+/// Chooses per group on validation NDCG@10 (the first listed wins a tie;
+/// a setting met again in a later directory, e.g. a copied baseline, is
+/// kept once); writes and returns the section.
+pub fn select(args: &SelectArgs) -> Result<String, String> {
+    let served = parse_rule(&args.halting)?;
+    let mut all: Vec<Candidate> = Vec::new();
+    for dir in &args.from {
+        for c in candidates_in(dir, served)? {
+            if !all
+                .iter()
+                .any(|x| x.group == c.group && x.setting == c.setting)
+            {
+                all.push(c);
+            }
+        }
+    }
+    if all.is_empty() {
+        return Err("no finished runs in the given directories".into());
+    }
+    let mut groups: Vec<Group> = all.iter().map(|c| c.group).collect();
+    groups.sort();
+    groups.dedup();
+    let chosen: Vec<&Candidate> = groups
+        .iter()
+        .map(|&g| {
+            all.iter()
+                .filter(|c| c.group == g)
+                .fold(None::<&Candidate>, |best, c| match best {
+                    Some(b) if b.valid_ndcg10() >= c.valid_ndcg10() => Some(b),
+                    _ => Some(c),
+                })
+                .expect("every group has a candidate")
+        })
+        .collect();
+    let table = render(&args.name, &all, &chosen, served);
+    replace_section(&args.results, &slug(&args.name), &table)?;
+    Ok(table)
+}
+
+fn render(label: &str, all: &[Candidate], chosen: &[&Candidate], served: HaltingRule) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### {label}\n");
+    let _ = writeln!(
+        out,
+        "Each family's configuration chosen on validation NDCG@10 (the baselines at fixed \
+         depth, DTRec with the `{}` rule it serves) over every finished run of the listed \
+         `experiment` directories; test figures of the chosen runs only.\n",
+        served.name()
+    );
+    let _ = writeln!(out, "**Searched** (validation NDCG@10; chosen in bold):\n");
+    let _ = writeln!(out, "| family | setting | valid NDCG@10 | run |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for c in all {
+        let is_chosen = chosen.iter().any(|x| std::ptr::eq(*x, c));
+        let valid = metric(&c.row().valid, Metrics::ndcg, 10);
+        let valid = if is_chosen {
+            format!("**{valid}**")
+        } else {
+            valid
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {valid} | `{}` |",
+            c.group.label(),
+            c.setting,
+            c.source
+        );
+    }
+    let _ = writeln!(out, "\n**Chosen** (test):\n");
+    let _ = writeln!(
+        out,
+        "| family | setting | halting | NDCG@10 | NDCG@20 | HR@10 | HR@20 | MRR@10 | avg steps | reasoning | valid NDCG@10 | best epoch |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for c in chosen {
+        let row = c.row();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0}% | {} | {} of {} |",
+            c.group.label(),
+            c.setting,
+            row.rule.name(),
+            metric(&row.test, Metrics::ndcg, 10),
+            metric(&row.test, Metrics::ndcg, 20),
+            metric(&row.test, Metrics::hr, 10),
+            metric(&row.test, Metrics::hr, 20),
+            metric(&row.test, Metrics::mrr, 10),
+            row.compute.avg_steps,
+            100.0 * row.compute.relative_reasoning(),
+            metric(&row.valid, Metrics::ndcg, 10),
+            c.result.best_epoch + 1,
+            c.result.epochs
+        );
+    }
+    let _ = writeln!(out, "\nCommand: `{}`", command_line());
+    out
+}
