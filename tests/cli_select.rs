@@ -106,7 +106,7 @@ fn select_reports_the_run_with_the_best_validation_score() {
     ] {
         let scores: Vec<(f64, f64)> = dirs.iter().map(|d| ndcg10(d, run, rule)).collect();
         let best = if scores[1].0 > scores[0].0 { 1 } else { 0 };
-        let tau = ["τ 1", "τ 0.5"][best];
+        let tau = ["τ 1,", "τ 0.5,"][best];
         let chosen = table
             .lines()
             .skip_while(|l| !l.starts_with("**Chosen**"))

@@ -69,7 +69,7 @@ impl Group {
 /// One trained run that can be chosen.
 struct Candidate {
     group: Group,
-    /// T_max, τ and (with HPS) the variant and λ_HPS.
+    /// T_max, τ, the epoch budget and (with HPS) the variant and λ_HPS.
     setting: String,
     /// Where it was read: `<work dir>/<run>`.
     source: String,
@@ -139,10 +139,17 @@ fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, Stri
                 rule.name()
             ));
         }
-        let mut setting = format!("T_max {}, τ {}", result.t_max, model.model().config().tau);
-        if group == Group::Sasrec {
-            setting = format!("τ {}", model.model().config().tau);
-        }
+        let tau = model.model().config().tau;
+        let budget = info
+            .train
+            .as_ref()
+            .map_or("budget not recorded".to_string(), |t| {
+                format!("≤ {} epochs", t.max_epochs)
+            });
+        let mut setting = match group {
+            Group::Sasrec => format!("τ {tau}, {budget}"),
+            _ => format!("T_max {}, τ {tau}, {budget}", result.t_max),
+        };
         let row = result.rules.iter().find(|x| x.rule == rule);
         if row.is_some_and(|x| x.compute.adaptive) {
             let space = row.map_or("items", |x| x.compute.indicator_space.name());
