@@ -7,7 +7,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::experiment::{command_line, metric, replace_section, slug, RunResult, TrainingInfo};
+use super::experiment::{
+    command_line, metric, replace_section, slug, test_cells, RunResult, TrainingInfo,
+};
 use dtrec::eval::Metrics;
 use dtrec::model::Family;
 use dtrec::serve::Recommender;
@@ -251,15 +253,11 @@ fn render(label: &str, all: &[Candidate], chosen: &[&Candidate], served: Halting
         let row = c.row();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.0}% | {} | {} of {} |",
+            "| {} | {} | {} | {} | {:.2} | {:.0}% | {} | {} of {} |",
             c.group.label(),
             c.setting,
             row.rule.name(),
-            metric(&row.test, Metrics::ndcg, 10),
-            metric(&row.test, Metrics::ndcg, 20),
-            metric(&row.test, Metrics::hr, 10),
-            metric(&row.test, Metrics::hr, 20),
-            metric(&row.test, Metrics::mrr, 10),
+            test_cells(&row.test),
             row.compute.avg_steps,
             100.0 * row.compute.relative_reasoning(),
             metric(&row.valid, Metrics::ndcg, 10),
