@@ -185,7 +185,7 @@ impl ConfigArgs {
 }
 
 /// A kebab-case option value (`--flag name`) as the config enum it names.
-fn parse_name<T: serde::de::DeserializeOwned>(
+pub(super) fn parse_name<T: serde::de::DeserializeOwned>(
     flag: &str,
     value: &Option<String>,
 ) -> Result<Option<T>, String> {

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use super::experiment::{
     command_line, metric, replace_section, slug, test_cells, RunResult, TrainingInfo,
 };
+use super::run_config::parse_name;
 use dtrec::eval::Metrics;
+use dtrec::io::ModelFile;
 use dtrec::model::Family;
-use dtrec::serve::Recommender;
+use dtrec::serve::config_from_file;
 use dtrec::train::{HaltingRule, HpsVariant};
 
 /// Arguments of the select command.
@@ -93,17 +95,6 @@ impl Candidate {
     }
 }
 
-fn parse_rule(name: &str) -> Result<HaltingRule, String> {
-    [
-        HaltingRule::Fixed,
-        HaltingRule::Threshold,
-        HaltingRule::Learned,
-    ]
-    .into_iter()
-    .find(|r| r.name() == name)
-    .ok_or_else(|| format!("--halting: expected fixed, threshold or learned, got `{name}`"))
-}
-
 /// Reads every finished run of one work directory.
 fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -121,8 +112,10 @@ fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, Stri
         let result: RunResult =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let model_path = dir.join(format!("{run}.best.safetensors"));
-        let model =
-            Recommender::load(&model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
+        let tau = ModelFile::read(&model_path)
+            .and_then(|file| config_from_file(&file))
+            .map_err(|e| format!("{}: {e}", model_path.display()))?
+            .tau;
         let info_path = dir.join(format!("{run}.train.json"));
         let info: TrainingInfo = serde_json::from_str(
             &std::fs::read_to_string(&info_path)
@@ -134,14 +127,13 @@ fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, Stri
             Group::Dtrec | Group::DtrecNoHps => served,
             _ => HaltingRule::Fixed,
         };
-        if !result.rules.iter().any(|x| x.rule == rule) {
+        let Some(row) = result.rules.iter().find(|x| x.rule == rule) else {
             return Err(format!(
                 "{}: no `{}` row to choose by",
                 path.display(),
                 rule.name()
             ));
-        }
-        let tau = model.model().config().tau;
+        };
         let budget = info
             .train
             .as_ref()
@@ -152,9 +144,8 @@ fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, Stri
             Group::Sasrec => format!("τ {tau}, {budget}"),
             _ => format!("T_max {}, τ {tau}, {budget}", result.t_max),
         };
-        let row = result.rules.iter().find(|x| x.rule == rule);
-        if row.is_some_and(|x| x.compute.adaptive) {
-            let space = row.map_or("items", |x| x.compute.indicator_space.name());
+        if row.compute.adaptive {
+            let space = row.compute.indicator_space.name();
             let _ = write!(setting, ", indicators over {space}");
         }
         if group == Group::Dtrec {
@@ -179,7 +170,8 @@ fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, Stri
 /// a setting met again in a later directory, e.g. a copied baseline, is
 /// kept once); writes and returns the section.
 pub fn select(args: &SelectArgs) -> Result<String, String> {
-    let served = parse_rule(&args.halting)?;
+    let served: HaltingRule =
+        parse_name("halting", &Some(args.halting.clone()))?.expect("the flag has a default");
     let mut all: Vec<Candidate> = Vec::new();
     for dir in &args.from {
         for c in candidates_in(dir, served)? {
