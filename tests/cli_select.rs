@@ -14,11 +14,14 @@ fn dtrec(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A tiny two-run experiment at temperature `tau` under `work`.
-fn experiment(work: &Path, results: &Path, tau: &str) {
-    let name = format!("tiny-tau{tau}");
+/// A tiny two-run experiment at temperature `tau` under `work`, named
+/// `tiny-tau<tau>-seed<seed>`.
+fn experiment(work: &Path, results: &Path, tau: &str, seed: &str) {
+    let name = format!("tiny-tau{tau}-seed{seed}");
     dtrec(&[
         "experiment",
+        "--seed",
+        seed,
         "--synthetic-users",
         "80",
         "--split",
@@ -79,9 +82,12 @@ fn select_reports_the_run_with_the_best_validation_score() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (work, results) = (dir.join("work"), dir.join("RESULTS.md"));
-    experiment(&work, &results, "1");
-    experiment(&work, &results, "0.5");
-    let dirs = [work.join("tiny-tau1"), work.join("tiny-tau0-5")];
+    experiment(&work, &results, "1", "42");
+    experiment(&work, &results, "0.5", "42");
+    let dirs = [
+        work.join("tiny-tau1-seed42"),
+        work.join("tiny-tau0-5-seed42"),
+    ];
 
     let from = format!("{},{}", dirs[0].display(), dirs[1].display());
     let table = dtrec(&[
@@ -126,5 +132,77 @@ fn select_reports_the_run_with_the_best_validation_score() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("missing"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The "Chosen, over seeds" row of `family` in a select table.
+fn over_seeds_row<'a>(table: &'a str, family: &str) -> &'a str {
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with("**Chosen, over seeds**"))
+        .find(|l| l.starts_with(&format!("| {family} |")))
+        .unwrap_or_else(|| panic!("an over-seeds {family} row in\n{table}"))
+}
+
+#[test]
+fn select_averages_each_chosen_setting_over_its_replicate_seeds() {
+    let dir = std::env::temp_dir().join(format!("dtrec-cli-select-seeds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (work, results) = (dir.join("work"), dir.join("RESULTS.md"));
+    for (tau, seed) in [("1", "42"), ("0.5", "42"), ("1", "7"), ("0.5", "7")] {
+        experiment(&work, &results, tau, seed);
+    }
+    let dir_of = |tau: &str, seed: &str| work.join(format!("tiny-tau{tau}-seed{seed}"));
+    let from = format!(
+        "{},{}",
+        dir_of("1", "42").display(),
+        dir_of("0-5", "42").display()
+    );
+    let select = |replicates: String| {
+        dtrec(&[
+            "select",
+            "--from",
+            &from,
+            "--replicates",
+            &replicates,
+            "--name",
+            "tiny, seeds",
+            "--results",
+            results.to_str().unwrap(),
+        ])
+    };
+    let (seven_1, seven_05) = (dir_of("1", "7"), dir_of("0-5", "7"));
+    let table = select(format!("{},{}", seven_05.display(), seven_1.display()));
+    let reversed = select(format!("{},{}", seven_1.display(), seven_05.display()));
+    assert_eq!(
+        table.split("Command:").next(),
+        reversed.split("Command:").next(),
+        "the order of the replicate directories must not matter"
+    );
+
+    for (run, family, rule) in [
+        ("sasrec", "SASRec", "fixed"),
+        ("dtrec", "DTRec", "threshold"),
+    ] {
+        let valid_at = |tau: &str| ndcg10(&dir_of(tau, "42"), run, rule).0;
+        let tau = if valid_at("0-5") > valid_at("1") {
+            "0-5"
+        } else {
+            "1"
+        };
+        let (v42, t42) = ndcg10(&dir_of(tau, "42"), run, rule);
+        let (v7, t7) = ndcg10(&dir_of(tau, "7"), run, rule);
+        let row = over_seeds_row(&table, family);
+        assert!(row.contains("| 42, 7 |"), "{family}: two seeds in {row}");
+        let sd = |a: f64, b: f64| ((a - b).powi(2) / 2.0).sqrt();
+        let test = format!("| {:.4} ± {:.4} |", (t42 + t7) / 2.0, sd(t42, t7));
+        assert!(row.contains(&test), "{family}: expected {test} in {row}");
+        let valid = format!("| {:.4} ± {:.4} |", (v42 + v7) / 2.0, sd(v42, v7));
+        assert!(
+            row.ends_with(&valid),
+            "{family}: expected {valid} at the end of {row}"
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2,7 +2,9 @@
 //! across several `experiment` work directories (one per searched setting:
 //! T_max, τ, λ_HPS, …) and writes the chosen runs' test figures into a
 //! section of a Markdown file, so the search behind a headline table is a
-//! command, not a hand-made choice.
+//! command, not a hand-made choice. With `--replicates`, the chosen
+//! settings' runs under other seeds are averaged into a further table; they
+//! never take part in the choice.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,9 +15,9 @@ use super::experiment::{
 use super::run_config::parse_name;
 use dtrec::eval::Metrics;
 use dtrec::io::ModelFile;
-use dtrec::model::Family;
+use dtrec::model::{Family, ModelConfig};
 use dtrec::serve::config_from_file;
-use dtrec::train::{HaltingRule, HpsVariant};
+use dtrec::train::{HaltingRule, HpsVariant, TrainConfig};
 
 /// Arguments of the select command.
 #[derive(clap::Args, Debug, Clone)]
@@ -34,6 +36,12 @@ pub struct SelectArgs {
     /// baselines always run at fixed depth): fixed, threshold or learned.
     #[arg(long, default_value = "threshold")]
     pub halting: String,
+    /// Comma-separated `experiment` work directories of the same settings
+    /// trained with other seeds. They are not chosen from: each chosen
+    /// run's matches in them (same model and training settings, another
+    /// seed) are reported with it as mean ± standard deviation.
+    #[arg(long, value_delimiter = ',')]
+    pub replicates: Vec<PathBuf>,
 }
 
 /// The groups a configuration is chosen within.
@@ -79,6 +87,9 @@ struct Candidate {
     source: String,
     result: RunResult,
     rule: HaltingRule,
+    model: ModelConfig,
+    /// The recorded training settings; absent in old caches.
+    train: Option<TrainConfig>,
 }
 
 impl Candidate {
@@ -112,10 +123,10 @@ fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, Stri
         let result: RunResult =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let model_path = dir.join(format!("{run}.best.safetensors"));
-        let tau = ModelFile::read(&model_path)
+        let model = ModelFile::read(&model_path)
             .and_then(|file| config_from_file(&file))
-            .map_err(|e| format!("{}: {e}", model_path.display()))?
-            .tau;
+            .map_err(|e| format!("{}: {e}", model_path.display()))?;
+        let tau = model.tau;
         let info_path = dir.join(format!("{run}.train.json"));
         let info: TrainingInfo = serde_json::from_str(
             &std::fs::read_to_string(&info_path)
@@ -161,6 +172,8 @@ fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, Stri
             source: format!("{}/{run}", dir.display()),
             result,
             rule,
+            model,
+            train: info.train,
         });
     }
     Ok(out)
@@ -201,9 +214,105 @@ pub fn select(args: &SelectArgs) -> Result<String, String> {
                 .expect("every group has a candidate")
         })
         .collect();
-    let table = render(&args.name, &all, &chosen, served);
+    let mut replicas: Vec<Candidate> = Vec::new();
+    for dir in &args.replicates {
+        replicas.extend(candidates_in(dir, served)?);
+    }
+    let replicated: Vec<Vec<&Candidate>> = chosen.iter().map(|&c| seeds_of(c, &replicas)).collect();
+    let mut table = render(&args.name, &all, &chosen, served);
+    if !args.replicates.is_empty() {
+        table.push_str(&render_replicated(&replicated));
+    }
+    let _ = writeln!(table, "\nCommand: `{}`", command_line());
     replace_section(&args.results, &slug(&args.name), &table)?;
     Ok(table)
+}
+
+/// `chosen` followed by its matches among `replicas`: the same family,
+/// HPS variant, served rule, model settings and training settings but for
+/// the seed, one run per seed. A run whose training settings were not
+/// recorded has no matches.
+fn seeds_of<'a>(chosen: &'a Candidate, replicas: &'a [Candidate]) -> Vec<&'a Candidate> {
+    let mut runs = vec![chosen];
+    let Some(train) = &chosen.train else {
+        return runs;
+    };
+    for r in replicas {
+        let Some(other) = &r.train else { continue };
+        let same = r.group == chosen.group
+            && r.result.hps == chosen.result.hps
+            && r.rule == chosen.rule
+            && r.model == chosen.model
+            && TrainConfig {
+                seed: train.seed,
+                ..other.clone()
+            } == *train;
+        let new_seed = runs
+            .iter()
+            .all(|x| x.train.as_ref().map(|t| t.seed) != Some(other.seed));
+        if same && new_seed {
+            runs.push(r);
+        }
+    }
+    runs
+}
+
+/// `mean ± sample standard deviation` (just the value for one run).
+fn spread(values: &[f64], decimals: usize) -> String {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return format!("{mean:.decimals$}");
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    format!("{mean:.decimals$} ± {:.decimals$}", var.sqrt())
+}
+
+fn render_replicated(replicated: &[Vec<&Candidate>]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n**Chosen, over seeds** (test; mean ± sample standard deviation over the seeds \
+         listed; the choice above used the first seed only):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| family | setting | seeds | NDCG@10 | NDCG@20 | HR@10 | HR@20 | MRR@10 | avg steps | valid NDCG@10 |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    for runs in replicated {
+        let column = |f: fn(&Metrics, usize) -> Option<f64>, k: usize, valid: bool| {
+            let values: Vec<f64> = runs
+                .iter()
+                .filter_map(|c| f(if valid { &c.row().valid } else { &c.row().test }, k))
+                .collect();
+            if values.len() == runs.len() {
+                spread(&values, 4)
+            } else {
+                "–".to_string()
+            }
+        };
+        let seeds: Vec<String> = runs
+            .iter()
+            .map(|c| c.train.as_ref().map_or("?".into(), |t| t.seed.to_string()))
+            .collect();
+        let steps: Vec<f64> = runs.iter().map(|c| c.row().compute.avg_steps).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            runs[0].group.label(),
+            runs[0].setting,
+            seeds.join(", "),
+            column(Metrics::ndcg, 10, false),
+            column(Metrics::ndcg, 20, false),
+            column(Metrics::hr, 10, false),
+            column(Metrics::hr, 20, false),
+            column(Metrics::mrr, 10, false),
+            spread(&steps, 2),
+            column(Metrics::ndcg, 10, true),
+        );
+    }
+    out
 }
 
 fn render(label: &str, all: &[Candidate], chosen: &[&Candidate], served: HaltingRule) -> String {
@@ -257,6 +366,5 @@ fn render(label: &str, all: &[Candidate], chosen: &[&Candidate], served: Halting
             c.result.epochs
         );
     }
-    let _ = writeln!(out, "\nCommand: `{}`", command_line());
     out
 }
