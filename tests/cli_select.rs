@@ -1,7 +1,7 @@
 //! `dtrec select` chooses each family's run on validation NDCG@10 across
 //! experiment directories and reports the chosen run's test figures.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn dtrec(args: &[&str]) -> String {
@@ -76,12 +76,27 @@ fn ndcg10(dir: &Path, run: &str, rule: &str) -> (f64, f64) {
     (at10(&row["valid"]), at10(&row["test"]))
 }
 
-#[test]
-fn select_reports_the_run_with_the_best_validation_score() {
-    let dir = std::env::temp_dir().join(format!("dtrec-cli-select-{}", std::process::id()));
+/// A fresh scratch directory for one test: (it, its work dir, its RESULTS.md).
+fn scratch(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("dtrec-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (work, results) = (dir.join("work"), dir.join("RESULTS.md"));
+    (dir, work, results)
+}
+
+/// The row of `family` in the table under the paragraph starting `heading`.
+fn table_row<'a>(table: &'a str, heading: &str, family: &str) -> &'a str {
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .find(|l| l.starts_with(&format!("| {family} |")))
+        .unwrap_or_else(|| panic!("a {family} row under {heading} in\n{table}"))
+}
+
+#[test]
+fn select_reports_the_run_with_the_best_validation_score() {
+    let (dir, work, results) = scratch("select");
     experiment(&work, &results, "1", "42");
     experiment(&work, &results, "0.5", "42");
     let dirs = [
@@ -113,11 +128,7 @@ fn select_reports_the_run_with_the_best_validation_score() {
         let scores: Vec<(f64, f64)> = dirs.iter().map(|d| ndcg10(d, run, rule)).collect();
         let best = if scores[1].0 > scores[0].0 { 1 } else { 0 };
         let tau = ["τ 1,", "τ 0.5,"][best];
-        let chosen = table
-            .lines()
-            .skip_while(|l| !l.starts_with("**Chosen**"))
-            .find(|l| l.starts_with(&format!("| {family} |")))
-            .unwrap_or_else(|| panic!("a chosen {family} row in\n{table}"));
+        let chosen = table_row(&table, "**Chosen**", family);
         assert!(chosen.contains(tau), "{family}: expected {tau} in {chosen}");
         let test = format!("| {:.4} |", scores[best].1);
         assert!(
@@ -135,21 +146,9 @@ fn select_reports_the_run_with_the_best_validation_score() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The "Chosen, over seeds" row of `family` in a select table.
-fn over_seeds_row<'a>(table: &'a str, family: &str) -> &'a str {
-    table
-        .lines()
-        .skip_while(|l| !l.starts_with("**Chosen, over seeds**"))
-        .find(|l| l.starts_with(&format!("| {family} |")))
-        .unwrap_or_else(|| panic!("an over-seeds {family} row in\n{table}"))
-}
-
 #[test]
 fn select_averages_each_chosen_setting_over_its_replicate_seeds() {
-    let dir = std::env::temp_dir().join(format!("dtrec-cli-select-seeds-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (work, results) = (dir.join("work"), dir.join("RESULTS.md"));
+    let (dir, work, results) = scratch("select-seeds");
     for (tau, seed) in [("1", "42"), ("0.5", "42"), ("1", "7"), ("0.5", "7")] {
         experiment(&work, &results, tau, seed);
     }
@@ -193,7 +192,7 @@ fn select_averages_each_chosen_setting_over_its_replicate_seeds() {
         };
         let (v42, t42) = ndcg10(&dir_of(tau, "42"), run, rule);
         let (v7, t7) = ndcg10(&dir_of(tau, "7"), run, rule);
-        let row = over_seeds_row(&table, family);
+        let row = table_row(&table, "**Chosen, over seeds**", family);
         assert!(row.contains("| 42, 7 |"), "{family}: two seeds in {row}");
         let sd = |a: f64, b: f64| ((a - b).powi(2) / 2.0).sqrt();
         let test = format!("| {:.4} ± {:.4} |", (t42 + t7) / 2.0, sd(t42, t7));
