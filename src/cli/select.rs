@@ -214,13 +214,14 @@ pub fn select(args: &SelectArgs) -> Result<String, String> {
                 .expect("every group has a candidate")
         })
         .collect();
-    let mut replicas: Vec<Candidate> = Vec::new();
-    for dir in &args.replicates {
-        replicas.extend(candidates_in(dir, served)?);
-    }
-    let replicated: Vec<Vec<&Candidate>> = chosen.iter().map(|&c| seeds_of(c, &replicas)).collect();
     let mut table = render(&args.name, &all, &chosen, served);
     if !args.replicates.is_empty() {
+        let mut replicas: Vec<Candidate> = Vec::new();
+        for dir in &args.replicates {
+            replicas.extend(candidates_in(dir, served)?);
+        }
+        let replicated: Vec<Vec<&Candidate>> =
+            chosen.iter().map(|&c| seeds_of(c, &replicas)).collect();
         table.push_str(&render_replicated(&replicated));
     }
     let _ = writeln!(table, "\nCommand: `{}`", command_line());
@@ -228,10 +229,10 @@ pub fn select(args: &SelectArgs) -> Result<String, String> {
     Ok(table)
 }
 
-/// `chosen` followed by its matches among `replicas`: the same family,
-/// HPS variant, served rule, model settings and training settings but for
-/// the seed, one run per seed. A run whose training settings were not
-/// recorded has no matches.
+/// `chosen` followed by its matches among `replicas`: the same model
+/// settings (family, T_max, …) and training settings (HPS variant, …) but
+/// for the seed, so the same group and served rule, one run per seed. A
+/// run whose training settings were not recorded has no matches.
 fn seeds_of<'a>(chosen: &'a Candidate, replicas: &'a [Candidate]) -> Vec<&'a Candidate> {
     let mut runs = vec![chosen];
     let Some(train) = &chosen.train else {
@@ -239,10 +240,7 @@ fn seeds_of<'a>(chosen: &'a Candidate, replicas: &'a [Candidate]) -> Vec<&'a Can
     };
     for r in replicas {
         let Some(other) = &r.train else { continue };
-        let same = r.group == chosen.group
-            && r.result.hps == chosen.result.hps
-            && r.rule == chosen.rule
-            && r.model == chosen.model
+        let same = r.model == chosen.model
             && TrainConfig {
                 seed: train.seed,
                 ..other.clone()
