@@ -130,6 +130,11 @@ fn select_reports_the_run_with_the_best_validation_score() {
         let tau = ["τ 1,", "τ 0.5,"][best];
         let chosen = table_row(&table, "**Chosen**", family);
         assert!(chosen.contains(tau), "{family}: expected {tau} in {chosen}");
+        let budget = "≤ 2 epochs, patience 10";
+        assert!(
+            chosen.contains(budget),
+            "{family}: expected {budget} in {chosen}"
+        );
         let test = format!("| {:.4} |", scores[best].1);
         assert!(
             chosen.contains(&test),

@@ -149,7 +149,7 @@ fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, Stri
             .train
             .as_ref()
             .map_or("budget not recorded".to_string(), |t| {
-                format!("≤ {} epochs", t.max_epochs)
+                format!("≤ {} epochs, patience {}", t.max_epochs, t.patience)
             });
         let mut setting = match group {
             Group::Sasrec => format!("τ {tau}, {budget}"),
