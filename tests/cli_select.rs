@@ -18,7 +18,13 @@ fn dtrec(args: &[&str]) -> String {
 /// `tiny-tau<tau>-seed<seed>`.
 fn experiment(work: &Path, results: &Path, tau: &str, seed: &str) {
     let name = format!("tiny-tau{tau}-seed{seed}");
-    dtrec(&[
+    let runs = ["--t-max", "1", "--tau", tau, "--runs", "sasrec,dtrec"];
+    tiny_experiment(work, results, &name, seed, &runs);
+}
+
+/// A tiny experiment named `name` under `work`, with `extra` flags.
+fn tiny_experiment(work: &Path, results: &Path, name: &str, seed: &str, extra: &[&str]) {
+    let mut args = vec![
         "experiment",
         "--seed",
         seed,
@@ -36,21 +42,18 @@ fn experiment(work: &Path, results: &Path, tau: &str, seed: &str) {
         "8",
         "--epochs",
         "2",
-        "--threads",
-        "1",
-        "--t-max",
-        "1",
-        "--tau",
-        tau,
-        "--runs",
-        "sasrec,dtrec",
         "--name",
-        &name,
+        name,
         "--work-dir",
         work.to_str().unwrap(),
         "--results",
         results.to_str().unwrap(),
-    ]);
+    ];
+    if !extra.contains(&"--threads") {
+        args.extend(["--threads", "1"]);
+    }
+    args.extend(extra);
+    dtrec(&args);
 }
 
 /// (validation, test) NDCG@10 of `run` under `rule` in a work directory.
@@ -208,5 +211,59 @@ fn select_averages_each_chosen_setting_over_its_replicate_seeds() {
             "{family}: expected {valid} at the end of {row}"
         );
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() {
+    let (dir, work, results) = scratch("select-labels");
+    let dtrec_at = |name: &str, extra: &[&str]| {
+        let mut flags = vec!["--t-max", "2", "--tau", "0.5", "--runs", "dtrec"];
+        flags.extend(extra);
+        tiny_experiment(&work, &results, name, "42", &flags);
+        work.join(name)
+    };
+    let plain = dtrec_at("plain", &[]);
+    let later = dtrec_at("later", &["--hps-first-step", "1", "--dropout", "0.2"]);
+    let two_threads = dtrec_at("threads", &["--threads", "2"]);
+
+    let select = |dirs: &[&PathBuf]| {
+        let from: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        Command::new(env!("CARGO_BIN_EXE_dtrec"))
+            .args(["select", "--from", &from.join(",")])
+            .args(["--name", "tiny, labels", "--results"])
+            .arg(&results)
+            .output()
+            .unwrap()
+    };
+    let out = select(&[&plain, &later]);
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let searched: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("**Searched**"))
+        .take_while(|l| !l.starts_with("**Chosen**"))
+        .filter(|l| l.starts_with("| DTRec |"))
+        .collect();
+    assert_eq!(searched.len(), 2, "both runs are candidates:\n{table}");
+    let (plain_row, later_row) = (searched[0], searched[1]);
+    assert!(plain_row.contains("/plain/dtrec"), "{plain_row}");
+    assert!(!plain_row.contains("HPS from"), "{plain_row}");
+    assert!(!plain_row.contains("dropout"), "{plain_row}");
+    assert!(later_row.contains("/later/dtrec"), "{later_row}");
+    assert!(
+        later_row.contains("dropout 0.2") && later_row.contains("HPS from h_1"),
+        "{later_row}"
+    );
+
+    // the 2-thread run trains other bits under the same label: an error,
+    // not a silently dropped candidate
+    let out = select(&[&plain, &two_threads]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("labelled alike") && stderr.contains("threads"),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

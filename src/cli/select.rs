@@ -81,7 +81,8 @@ impl Group {
 /// One trained run that can be chosen.
 struct Candidate {
     group: Group,
-    /// T_max, τ, the epoch budget and (with HPS) the variant and λ_HPS.
+    /// T_max, τ, the epoch budget, (with HPS) the variant and λ_HPS, and
+    /// every other setting that differs from the defaults.
     setting: String,
     /// Where it was read: `<work dir>/<run>`.
     source: String,
@@ -166,6 +167,9 @@ fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, Stri
                 .map_or("not recorded".to_string(), |t| t.hps.lambda.to_string());
             let _ = write!(setting, ", `{}`, λ_HPS {lambda}", result.hps.name());
         }
+        for extra in non_default_settings(group, &model, info.train.as_ref()) {
+            let _ = write!(setting, ", {extra}");
+        }
         out.push(Candidate {
             group,
             setting,
@@ -181,18 +185,28 @@ fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, Stri
 
 /// Chooses per group on validation NDCG@10 (the first listed wins a tie;
 /// a setting met again in a later directory, e.g. a copied baseline, is
-/// kept once); writes and returns the section.
+/// kept once; two runs labelled alike but trained differently are an
+/// error, never a silently dropped candidate); writes and returns the
+/// section.
 pub fn select(args: &SelectArgs) -> Result<String, String> {
     let served: HaltingRule =
         parse_name("halting", &Some(args.halting.clone()))?.expect("the flag has a default");
     let mut all: Vec<Candidate> = Vec::new();
     for dir in &args.from {
         for c in candidates_in(dir, served)? {
-            if !all
+            match all
                 .iter()
-                .any(|x| x.group == c.group && x.setting == c.setting)
+                .find(|x| x.group == c.group && x.setting == c.setting)
             {
-                all.push(c);
+                None => all.push(c),
+                Some(x) if trained_alike(x, &c) => {}
+                Some(x) => {
+                    return Err(format!(
+                        "{} and {} are labelled alike (`{}`) but were trained \
+                         with different settings",
+                        x.source, c.source, c.setting
+                    ))
+                }
             }
         }
     }
@@ -227,6 +241,125 @@ pub fn select(args: &SelectArgs) -> Result<String, String> {
     let _ = writeln!(table, "\nCommand: `{}`", command_line());
     replace_section(&args.results, &slug(&args.name), &table)?;
     Ok(table)
+}
+
+/// The settings of a run that differ from the defaults and are not in the
+/// rest of its label (T_max, τ, the budget, the indicator space, the HPS
+/// variant and λ), e.g. `HPS from h_1` or `dropout 0.2`, so that every run
+/// a search can vary gets a label of its own.
+fn non_default_settings(
+    group: Group,
+    model: &ModelConfig,
+    train: Option<&TrainConfig>,
+) -> Vec<String> {
+    fn differs(out: &mut Vec<String>, name: &str, value: impl ToString, default: impl ToString) {
+        let (value, default) = (value.to_string(), default.to_string());
+        if value != default {
+            out.push(format!("{name} {value}"));
+        }
+    }
+    let mut out = Vec::new();
+    let base = ModelConfig::sasrec(model.n_items);
+    differs(&mut out, "d", model.d, base.d);
+    differs(&mut out, "layers", model.n_layers, base.n_layers);
+    differs(&mut out, "heads", model.n_heads, base.n_heads);
+    differs(&mut out, "inner", model.inner, base.inner);
+    differs(&mut out, "L", model.max_len, base.max_len);
+    differs(&mut out, "dropout", model.dropout, base.dropout);
+    differs(
+        &mut out,
+        "attention dropout",
+        model.attn_dropout,
+        base.attn_dropout,
+    );
+    if group != Group::Sasrec {
+        differs(
+            &mut out,
+            "reasoning dropout",
+            model.reasoning_dropout,
+            base.reasoning_dropout,
+        );
+        if let Some(step) = model.step_dropout {
+            out.push(format!("step dropout {step}"));
+        }
+    }
+    let Some(train) = train else {
+        return out;
+    };
+    let base = TrainConfig::default();
+    differs(&mut out, "lr", train.lr, base.lr);
+    differs(&mut out, "batch", train.batch_size, base.batch_size);
+    differs(
+        &mut out,
+        "weight decay",
+        train.weight_decay,
+        base.weight_decay,
+    );
+    differs(
+        &mut out,
+        "warm-up steps",
+        train.warmup_steps,
+        base.warmup_steps,
+    );
+    if matches!(group, Group::Dtrec | Group::DtrecNoHps) {
+        differs(
+            &mut out,
+            "tolerance",
+            train.halting.tolerance,
+            base.halting.tolerance,
+        );
+    }
+    if group == Group::Dtrec {
+        let (hps, base) = (&train.hps, &base.hps);
+        if hps.first_step != base.first_step {
+            out.push(format!("HPS from h_{}", hps.first_step));
+        }
+        if hps.variant == HpsVariant::ClusterSoft {
+            differs(&mut out, "ε", hps.epsilon, base.epsilon);
+        }
+        differs(&mut out, "k_min", hps.k_min, base.k_min);
+        differs(
+            &mut out,
+            "hierarchy",
+            format!("{:?}", hps.layout).to_lowercase(),
+            format!("{:?}", base.layout).to_lowercase(),
+        );
+        if let Some(tau_p) = hps.tau_p {
+            out.push(format!("τ_p {tau_p}"));
+        }
+        differs(
+            &mut out,
+            "k-means every",
+            hps.kmeans_every,
+            base.kmeans_every,
+        );
+    }
+    out
+}
+
+/// Whether two runs with the same label are the same training (e.g. a
+/// baseline copied into another directory): the same model and training
+/// settings, ignoring the settings the run's family never reads (HPS
+/// outside DTRec, halting outside the reasoning families with ARH).
+fn trained_alike(a: &Candidate, b: &Candidate) -> bool {
+    if a.model != b.model {
+        return false;
+    }
+    let normalised = |c: &Candidate| {
+        c.train.clone().map(|mut t| {
+            if c.group != Group::Dtrec {
+                t.hps = Default::default();
+            }
+            if !matches!(c.group, Group::Dtrec | Group::DtrecNoHps) {
+                t.halting = Default::default();
+            }
+            t
+        })
+    };
+    match (normalised(a), normalised(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    }
 }
 
 /// `chosen` followed by its matches among `replicas`: the same model
