@@ -36,14 +36,6 @@ pub struct ErlLoss<T> {
     pub kl: T,
 }
 
-/// Samples whose scores share one pass over E; the other passes run per
-/// sample. Any block size gives the same bits, since every score is one dot
-/// product whose order does not depend on how many rows share the pass
-/// (unit test `block_size_does_not_change_a_bit`). The state gradients
-/// dh = dz·E/τ stay one GEMM per sample: `matrixmultiply` rounds full and
-/// partial register tiles differently, so batching them would change bits.
-const SAMPLE_BLOCK: usize = 16;
-
 /// ERL loss of `rows` samples, each with `states` reasoning states.
 ///
 /// * `dhidden` (rows × states × d) and `ditems` (N × d): accumulated
@@ -55,36 +47,6 @@ const SAMPLE_BLOCK: usize = 16;
 /// Panics on inconsistent shapes or out-of-range targets (caller bugs).
 #[allow(clippy::too_many_arguments)]
 pub fn erl_loss<T: Kernels>(
-    dhidden: Option<&mut [T]>,
-    ditems: Option<&mut [T]>,
-    hidden: &[T],
-    items: &[T],
-    targets: &[u32],
-    states: usize,
-    d: usize,
-    tau: T,
-    lambda: T,
-    dloss: T,
-) -> ErlLoss<T> {
-    erl_loss_in_blocks(
-        SAMPLE_BLOCK,
-        dhidden,
-        ditems,
-        hidden,
-        items,
-        targets,
-        states,
-        d,
-        tau,
-        lambda,
-        dloss,
-    )
-}
-
-/// [`erl_loss`] with `block` samples per pass over E.
-#[allow(clippy::too_many_arguments)]
-fn erl_loss_in_blocks<T: Kernels>(
-    block: usize,
     mut dhidden: Option<&mut [T]>,
     mut ditems: Option<&mut [T]>,
     hidden: &[T],
@@ -121,142 +83,116 @@ fn erl_loss_in_blocks<T: Kernels>(
     let pairs = T::from_usize(states * states.saturating_sub(1));
     let scale = dloss * inv_rows;
 
-    // One (S + 1)-row slab per sample — the S states and their mean h̄ —
-    // and `block` slabs per scoring pass over E.
+    // One (S + 1)-row block per sample — the S states and their mean h̄ —
+    // so each pass over E (scores, dh) and dE serves all of them at once.
     let ext = states + 1;
-    let block = block.clamp(1, rows);
-    let mut hx = vec![T::ZERO; block * ext * d]; // per sample (S + 1, d): h_0 … h_{S−1}, h̄
-    let mut zx = vec![T::ZERO; block * ext * n]; // per sample (S + 1, N): log p_t (after pass 2), z̄
-    let mut dzx = vec![T::ZERO; block * ext * n]; // per sample (S + 1, N): dz_t, dz̄
-    let mut dhx = vec![T::ZERO; block * ext * d]; // per sample (S + 1, d)
+    let mut hx = vec![T::ZERO; ext * d]; // (S + 1, d): h_0 … h_{S−1}, h̄
+    let mut zx = vec![T::ZERO; ext * n]; // (S + 1, N): log p_t (after pass 2), z̄
+    let mut dzx = vec![T::ZERO; ext * n]; // (S + 1, N): dz_t, dz̄
+    let mut dhx = vec![T::ZERO; ext * d]; // (S + 1, d)
     let mut p = vec![T::ZERO; states * n]; // (S, N)
     let mut c = vec![T::ZERO; states * states]; // (S, S)
     let mut sum_logp = vec![T::ZERO; n]; // (N)
     let (mut ce_sum, mut kl_sum) = (T::ZERO, T::ZERO);
 
-    for first in (0..rows).step_by(block) {
-        let count = block.min(rows - first);
-        let (hx, zx, dzx, dhx) = (
-            &mut hx[..count * ext * d],
-            &mut zx[..count * ext * n],
-            &mut dzx[..count * ext * n],
-            &mut dhx[..count * ext * d],
+    for r in 0..rows {
+        let y = targets[r];
+        assert!(
+            y >= 1 && (y as usize) <= n,
+            "target item {y} out of range 1..={n}"
         );
-        for (b, hs) in hx.chunks_exact_mut(ext * d).enumerate() {
-            let r = first + b;
-            let h = &hidden[r * states * d..(r + 1) * states * d]; // (S, d)
-            hs[..states * d].copy_from_slice(h);
-            let hbar = &mut hs[states * d..];
-            hbar.fill(T::ZERO);
-            for ht in h.chunks_exact(d) {
-                T::axpy(hbar, T::ONE / s_count, ht);
-            }
+        let h = &hidden[r * states * d..(r + 1) * states * d]; // (S, d)
+        hx[..states * d].copy_from_slice(h);
+        let hbar = &mut hx[states * d..];
+        hbar.fill(T::ZERO);
+        for ht in h.chunks_exact(d) {
+            T::axpy(hbar, T::ONE / s_count, ht);
         }
-        T::score(zx, hx, items, d, inv_tau);
+        T::score(&mut zx, &hx, items, d, inv_tau);
         dzx.fill(T::ZERO);
+        let (logp, zbar) = zx.split_at_mut(states * n);
+        let (dz, dzbar) = dzx.split_at_mut(states * n);
 
-        for (b, (zs, dzs)) in zx
-            .chunks_exact_mut(ext * n)
-            .zip(dzx.chunks_exact_mut(ext * n))
-            .enumerate()
-        {
-            let y = targets[first + b];
-            assert!(
-                y >= 1 && (y as usize) <= n,
-                "target item {y} out of range 1..={n}"
+        // pass 1: CE on the mean state
+        let grad = need_grad.then_some(&mut dzbar[..]);
+        ce_sum += T::cross_entropy(grad, zbar, y as usize - 1, scale);
+
+        // pass 2: log-probabilities of every state
+        let mut kl_row = T::ZERO;
+        if states > 1 {
+            for (lp, pp) in logp.chunks_exact_mut(n).zip(p.chunks_exact_mut(n)) {
+                let mut st = (T::NEG_INFINITY, T::ZERO);
+                T::lse_accumulate(&mut st, lp);
+                let lse = st.0 + st.1.ln();
+                for (l, q) in lp.iter_mut().zip(pp.iter_mut()) {
+                    *l -= lse;
+                    *q = l.exp();
+                }
+            }
+            // pass 3: C = P·(log P)ᵀ, KL_ji = C_jj − C_ji
+            T::gemm(
+                states,
+                states,
+                n,
+                T::ONE,
+                &p,
+                Trans::N,
+                logp,
+                Trans::T,
+                T::ZERO,
+                &mut c,
             );
-            let (logp, zbar) = zs.split_at_mut(states * n);
-            let (dz, dzbar) = dzs.split_at_mut(states * n);
-
-            // pass 1: CE on the mean state
-            let grad = need_grad.then_some(&mut dzbar[..]);
-            ce_sum += T::cross_entropy(grad, zbar, y as usize - 1, scale);
-
-            // pass 2: log-probabilities of every state
-            let mut kl_row = T::ZERO;
-            if states > 1 {
-                for (lp, pp) in logp.chunks_exact_mut(n).zip(p.chunks_exact_mut(n)) {
-                    let mut st = (T::NEG_INFINITY, T::ZERO);
-                    T::lse_accumulate(&mut st, lp);
-                    let lse = st.0 + st.1.ln();
-                    for (l, q) in lp.iter_mut().zip(pp.iter_mut()) {
-                        *l -= lse;
-                        *q = l.exp();
+            let mut kl_of = vec![T::ZERO; states]; // Σ_{i≠j} KL_ji per j
+            for j in 0..states {
+                for i in 0..states {
+                    if i != j {
+                        kl_of[j] += c[j * states + j] - c[j * states + i];
                     }
                 }
-                // pass 3: C = P·(log P)ᵀ, KL_ji = C_jj − C_ji
-                T::gemm(
-                    states,
-                    states,
-                    n,
-                    T::ONE,
-                    &p,
-                    Trans::N,
-                    logp,
-                    Trans::T,
-                    T::ZERO,
-                    &mut c,
-                );
-                let mut kl_of = vec![T::ZERO; states]; // Σ_{i≠j} KL_ji per j
+                kl_row += kl_of[j];
+            }
+            kl_row /= pairs;
+            if need_grad {
+                // pass 4: dz_j = −λ·scale/(S(S−1)) · p_j ⊙ (S·log p_j − Σ_i log p_i − K_j)
+                sum_logp.fill(T::ZERO);
+                for lp in logp.chunks_exact(n) {
+                    T::axpy(&mut sum_logp, T::ONE, lp);
+                }
+                let coef = -lambda * scale / pairs;
                 for j in 0..states {
-                    for i in 0..states {
-                        if i != j {
-                            kl_of[j] += c[j * states + j] - c[j * states + i];
-                        }
-                    }
-                    kl_row += kl_of[j];
-                }
-                kl_row /= pairs;
-                if need_grad {
-                    // pass 4: dz_j = −λ·scale/(S(S−1)) · p_j ⊙ (S·log p_j − Σ_i log p_i − K_j)
-                    sum_logp.fill(T::ZERO);
-                    for lp in logp.chunks_exact(n) {
-                        T::axpy(&mut sum_logp, T::ONE, lp);
-                    }
-                    let coef = -lambda * scale / pairs;
-                    for j in 0..states {
-                        let (lp, pp) = (&logp[j * n..(j + 1) * n], &p[j * n..(j + 1) * n]);
-                        for (v, g) in dz[j * n..(j + 1) * n].iter_mut().enumerate() {
-                            *g = coef * pp[v] * (s_count * lp[v] - sum_logp[v] - kl_of[j]);
-                        }
+                    let (lp, pp) = (&logp[j * n..(j + 1) * n], &p[j * n..(j + 1) * n]);
+                    for (v, g) in dz[j * n..(j + 1) * n].iter_mut().enumerate() {
+                        *g = coef * pp[v] * (s_count * lp[v] - sum_logp[v] - kl_of[j]);
                     }
                 }
             }
-            kl_sum += kl_row;
         }
+        kl_sum += kl_row;
 
-        for (b, ((dzs, hs), dhs)) in dzx
-            .chunks_exact(ext * n)
-            .zip(hx.chunks_exact(ext * d))
-            .zip(dhx.chunks_exact_mut(ext * d))
-            .enumerate()
-        {
-            let r = first + b;
-            if let Some(g) = dhidden.as_deref_mut() {
-                // [dh_t; dh̄] = [dz_t; dz̄]·E/τ, then dh_t += dh̄/S for every t
-                T::gemm(
-                    ext,
-                    d,
-                    n,
-                    inv_tau,
-                    dzs,
-                    Trans::N,
-                    items,
-                    Trans::N,
-                    T::ZERO,
-                    dhs,
-                );
-                let (dh_states, dhbar) = dhs.split_at(states * d);
-                let gh = &mut g[r * states * d..(r + 1) * states * d]; // (S, d)
-                for (gt, dt) in gh.chunks_exact_mut(d).zip(dh_states.chunks_exact(d)) {
-                    T::axpy(gt, T::ONE, dt);
-                    T::axpy(gt, T::ONE / s_count, dhbar);
-                }
+        if let Some(g) = dhidden.as_deref_mut() {
+            // [dh_t; dh̄] = [dz_t; dz̄]·E/τ, then dh_t += dh̄/S for every t
+            T::gemm(
+                ext,
+                d,
+                n,
+                inv_tau,
+                &dzx,
+                Trans::N,
+                items,
+                Trans::N,
+                T::ZERO,
+                &mut dhx,
+            );
+            let (dh_states, dhbar) = dhx.split_at(states * d);
+            let gh = &mut g[r * states * d..(r + 1) * states * d]; // (S, d)
+            for (gt, dt) in gh.chunks_exact_mut(d).zip(dh_states.chunks_exact(d)) {
+                T::axpy(gt, T::ONE, dt);
+                T::axpy(gt, T::ONE / s_count, dhbar);
             }
-            if let Some(g) = ditems.as_deref_mut() {
-                // dE += [dz_t; dz̄]ᵀ·[h_t; h̄]/τ
-                T::gemm(n, d, ext, inv_tau, dzs, Trans::T, hs, Trans::N, T::ONE, g);
-            }
+        }
+        if let Some(g) = ditems.as_deref_mut() {
+            // dE += [dz_t; dz̄]ᵀ·[h_t; h̄]/τ
+            T::gemm(n, d, ext, inv_tau, &dzx, Trans::T, &hx, Trans::N, T::ONE, g);
         }
     }
     let ce = ce_sum * inv_rows;
@@ -265,60 +201,5 @@ fn erl_loss_in_blocks<T: Kernels>(
         total: ce - lambda * kl,
         ce,
         kl,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Deterministic values in about [−1, 1).
-    fn values(len: usize, salt: u64) -> Vec<f32> {
-        (0..len as u64)
-            .map(|i| {
-                let x = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    ^ salt.wrapping_mul(0xD6E8_FEB8_6659_FD93);
-                ((x >> 40) as f32 / (1u64 << 23) as f32) - 1.0
-            })
-            .collect()
-    }
-
-    #[test]
-    fn block_size_does_not_change_a_bit() {
-        let (rows, states, d, n) = (37, 3, 64, 1001);
-        let hidden = values(rows * states * d, 1);
-        let items: Vec<f32> = values(n * d, 2).iter().map(|v| 0.3 * v).collect();
-        let targets: Vec<u32> = (0..rows as u32).map(|r| 1 + (r * 97) % n as u32).collect();
-        let run = |block: usize| {
-            let mut dh = vec![0.0f32; rows * states * d];
-            let mut de = values(n * d, 3);
-            let loss = erl_loss_in_blocks(
-                block,
-                Some(&mut dh),
-                Some(&mut de),
-                &hidden,
-                &items,
-                &targets,
-                states,
-                d,
-                0.1,
-                0.05,
-                1.0,
-            );
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
-            (
-                [loss.total, loss.ce, loss.kl].map(f32::to_bits),
-                bits(&dh),
-                bits(&de),
-            )
-        };
-        let one_at_a_time = run(1);
-        assert!(one_at_a_time.1.iter().any(|&b| b != 0), "dh is filled");
-        for block in [2, 5, 8, 9, 16, 37, 64] {
-            assert!(
-                run(block) == one_at_a_time,
-                "block {block} changed the bits"
-            );
-        }
     }
 }
