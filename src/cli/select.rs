@@ -16,6 +16,7 @@ use super::run_config::parse_name;
 use dtrec::eval::Metrics;
 use dtrec::io::ModelFile;
 use dtrec::model::{Family, ModelConfig};
+use dtrec::reasoning::hierarchy::HierarchyLayout;
 use dtrec::serve::config_from_file;
 use dtrec::train::{HaltingRule, HpsVariant, TrainConfig};
 
@@ -252,33 +253,22 @@ fn non_default_settings(
     model: &ModelConfig,
     train: Option<&TrainConfig>,
 ) -> Vec<String> {
-    fn differs(out: &mut Vec<String>, name: &str, value: impl ToString, default: impl ToString) {
-        let (value, default) = (value.to_string(), default.to_string());
-        if value != default {
-            out.push(format!("{name} {value}"));
-        }
-    }
-    let mut out = Vec::new();
     let base = ModelConfig::sasrec(model.n_items);
-    differs(&mut out, "d", model.d, base.d);
-    differs(&mut out, "layers", model.n_layers, base.n_layers);
-    differs(&mut out, "heads", model.n_heads, base.n_heads);
-    differs(&mut out, "inner", model.inner, base.inner);
-    differs(&mut out, "L", model.max_len, base.max_len);
-    differs(&mut out, "dropout", model.dropout, base.dropout);
-    differs(
-        &mut out,
-        "attention dropout",
-        model.attn_dropout,
-        base.attn_dropout,
-    );
+    let mut out: Vec<String> = changed([
+        field("d", model.d, base.d),
+        field("layers", model.n_layers, base.n_layers),
+        field("heads", model.n_heads, base.n_heads),
+        field("inner", model.inner, base.inner),
+        field("L", model.max_len, base.max_len),
+        field("dropout", model.dropout, base.dropout),
+        field("attention dropout", model.attn_dropout, base.attn_dropout),
+    ]);
     if group != Group::Sasrec {
-        differs(
-            &mut out,
+        out.extend(changed([field(
             "reasoning dropout",
             model.reasoning_dropout,
             base.reasoning_dropout,
-        );
+        )]));
         if let Some(step) = model.step_dropout {
             out.push(format!("step dropout {step}"));
         }
@@ -287,27 +277,15 @@ fn non_default_settings(
         return out;
     };
     let base = TrainConfig::default();
-    differs(&mut out, "lr", train.lr, base.lr);
-    differs(&mut out, "batch", train.batch_size, base.batch_size);
-    differs(
-        &mut out,
-        "weight decay",
-        train.weight_decay,
-        base.weight_decay,
-    );
-    differs(
-        &mut out,
-        "warm-up steps",
-        train.warmup_steps,
-        base.warmup_steps,
-    );
+    out.extend(changed([
+        field("lr", train.lr, base.lr),
+        field("batch", train.batch_size, base.batch_size),
+        field("weight decay", train.weight_decay, base.weight_decay),
+        field("warm-up steps", train.warmup_steps, base.warmup_steps),
+    ]));
     if matches!(group, Group::Dtrec | Group::DtrecNoHps) {
-        differs(
-            &mut out,
-            "tolerance",
-            train.halting.tolerance,
-            base.halting.tolerance,
-        );
+        let tolerance = (train.halting.tolerance, base.halting.tolerance);
+        out.extend(changed([field("tolerance", tolerance.0, tolerance.1)]));
     }
     if group == Group::Dtrec {
         let (hps, base) = (&train.hps, &base.hps);
@@ -315,26 +293,37 @@ fn non_default_settings(
             out.push(format!("HPS from h_{}", hps.first_step));
         }
         if hps.variant == HpsVariant::ClusterSoft {
-            differs(&mut out, "ε", hps.epsilon, base.epsilon);
+            out.extend(changed([field("ε", hps.epsilon, base.epsilon)]));
         }
-        differs(&mut out, "k_min", hps.k_min, base.k_min);
-        differs(
-            &mut out,
-            "hierarchy",
-            format!("{:?}", hps.layout).to_lowercase(),
-            format!("{:?}", base.layout).to_lowercase(),
-        );
+        let layout = |l: HierarchyLayout| format!("{l:?}").to_lowercase();
+        out.extend(changed([
+            field("k_min", hps.k_min, base.k_min),
+            field("hierarchy", layout(hps.layout), layout(base.layout)),
+        ]));
         if let Some(tau_p) = hps.tau_p {
             out.push(format!("τ_p {tau_p}"));
         }
-        differs(
-            &mut out,
+        out.extend(changed([field(
             "k-means every",
             hps.kmeans_every,
             base.kmeans_every,
-        );
+        )]));
     }
     out
+}
+
+/// One labelled setting: (name, value, default), as text.
+fn field(name: &str, value: impl ToString, default: impl ToString) -> (&str, String, String) {
+    (name, value.to_string(), default.to_string())
+}
+
+/// `name value` for each setting whose value is not its default.
+fn changed<const N: usize>(fields: [(&str, String, String); N]) -> Vec<String> {
+    fields
+        .into_iter()
+        .filter(|(_, value, default)| value != default)
+        .map(|(name, value, _)| format!("{name} {value}"))
+        .collect()
 }
 
 /// Whether two runs with the same label are the same training (e.g. a
