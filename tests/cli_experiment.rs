@@ -48,6 +48,8 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     assert!(first.contains("== training dtrec"), "{first}");
     let lambda = experiment(&dir, &[&dtrec[..], &["--lambda-hps", "0.5"]].concat());
     assert!(lambda.contains("== training dtrec"), "{lambda}");
+    let with_dtrec = std::fs::read_to_string(dir.join("RESULTS.md")).unwrap();
+    assert!(with_dtrec.contains("**DTRec ablations**"), "{with_dtrec}");
     let changed = experiment(&dir, &["--lr", "0.002"]);
     assert!(
         changed.contains("another model or training configuration, retraining"),
@@ -56,5 +58,7 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     assert!(changed.contains("== training sasrec"), "{changed}");
     let results = std::fs::read_to_string(dir.join("RESULTS.md")).unwrap();
     assert!(results.contains("| SASRec |"), "{results}");
+    // a section without DTRec runs has no (empty) ablation table
+    assert!(!results.contains("DTRec ablations"), "{results}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -454,11 +454,17 @@ fn render(
             valid_at(r)
         );
     }
-    let _ = writeln!(out, "\n**DTRec ablations** (every HPS variant × every halting rule; `fixed` = no ARH, T_max steps for every user):\n");
-    header(&mut out);
-    for r in results.iter().filter(|r| r.family == Family::Dtrec) {
-        for x in &r.rules {
-            row(&mut out, &name(r), r, x);
+    let dtrec_runs: Vec<&RunResult> = results
+        .iter()
+        .filter(|r| r.family == Family::Dtrec)
+        .collect();
+    if !dtrec_runs.is_empty() {
+        let _ = writeln!(out, "\n**DTRec ablations** (every HPS variant × every halting rule; `fixed` = no ARH, T_max steps for every user):\n");
+        header(&mut out);
+        for r in dtrec_runs {
+            for x in &r.rules {
+                row(&mut out, &name(r), r, x);
+            }
         }
     }
     let _ = writeln!(out, "\nCommand: `{command}`");
