@@ -7,6 +7,8 @@
 //! * the contrastive loss has its closed form on a 2-row case, is 0 for one
 //!   row or one state, and its gradients for both views equal finite
 //!   differences (proptest);
+//! * a batch split into several row blocks (by the block cap and by the
+//!   logits budget at large N) equals the same samples one at a time;
 //! * backward accumulates.
 
 mod common;
@@ -113,7 +115,7 @@ proptest! {
 
     #[test]
     fn item_loss_value_and_gradients(
-        rows in 1usize..20, // more than one block of 8 rows
+        rows in 1usize..20,
         s in 1usize..5,
         n in 2usize..9,
         d in 1usize..5,
@@ -203,4 +205,70 @@ fn backward_accumulates() {
             assert!((2.0 * x - y).abs() <= 1e-13 * (1.0 + y.abs()));
         }
     }
+}
+
+/// `prl_item_loss` over `rows` samples against one call per sample: the
+/// blocks must neither mix samples nor drop or repeat one at a block edge.
+fn blocked_equals_one_by_one(rows: usize, s: usize, n: usize, d: usize, seed: u64) {
+    let h = normals(rows * s * d, 10, seed, 1.0);
+    let e = normals(n * d, 11, seed, 0.5);
+    let rng = CounterRng::new(seed);
+    let targets: Vec<u32> = (0..rows as u64)
+        .map(|r| 1 + rng.below(12, r, n as u64) as u32)
+        .collect();
+    let (tau, alpha, dloss) = (0.7, 5.0, 1.5);
+    let mut dh = vec![0.0; h.len()];
+    let mut de = vec![0.0; e.len()];
+    let all = prl_item_loss(
+        Some(&mut dh),
+        Some(&mut de),
+        &h,
+        &e,
+        &targets,
+        s,
+        d,
+        tau,
+        alpha,
+        dloss,
+    );
+    let (mut total, mut final_ce) = (0.0, 0.0);
+    let mut dh_one = vec![0.0; h.len()];
+    let mut de_one = vec![0.0; e.len()];
+    for r in 0..rows {
+        let span = r * s * d..(r + 1) * s * d;
+        let one = prl_item_loss(
+            Some(&mut dh_one[span.clone()]),
+            Some(&mut de_one),
+            &h[span],
+            &e,
+            &targets[r..r + 1],
+            s,
+            d,
+            tau,
+            alpha,
+            dloss / rows as f64,
+        );
+        total += one.total / rows as f64;
+        final_ce += one.final_ce / rows as f64;
+    }
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * (1.0 + b.abs());
+    assert!(
+        close(all.total, total) && close(all.final_ce, final_ce),
+        "{all:?} vs {total} {final_ce}"
+    );
+    assert!(all.progressive > 1e-6, "the earlier steps must take part");
+    for (name, a, b) in [("dh", &dh, &dh_one), ("dE", &de, &de_one)] {
+        assert!(b.iter().any(|&x| x != 0.0));
+        for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+            assert!(close(*x, *y), "{name}[{i}]: blocked {x} vs one by one {y}");
+        }
+    }
+}
+
+#[test]
+fn blocks_of_samples_equal_one_sample_at_a_time() {
+    // small N: blocks of the 64-row cap (64 + 64 + 22)
+    blocked_equals_one_by_one(150, 3, 7, 3, 1);
+    // N = 40,000: the logits budget (2^21) holds 52 rows (52 + 8)
+    blocked_equals_one_by_one(60, 3, 40_000, 4, 2);
 }

@@ -83,50 +83,87 @@ pub fn erl_loss<T: Kernels>(
     let pairs = T::from_usize(states * states.saturating_sub(1));
     let scale = dloss * inv_rows;
 
-    // One (S + 1)-row block per sample — the S states and their mean h̄ —
-    // so each pass over E (scores, dh) and dE serves all of them at once.
+    // Samples go in blocks, each sample as S + 1 rows (its S states and
+    // their mean h̄), so every pass over E (scores, dh) and over dE serves
+    // the whole block: one rank-(block·(S + 1)) update of dE instead of one
+    // rank-(S + 1) update per sample, and one packing of E per block. The
+    // block's logits stay within a fixed budget whatever N is.
     let ext = states + 1;
-    let mut hx = vec![T::ZERO; ext * d]; // (S + 1, d): h_0 … h_{S−1}, h̄
-    let mut zx = vec![T::ZERO; ext * n]; // (S + 1, N): log p_t (after pass 2), z̄
-    let mut dzx = vec![T::ZERO; ext * n]; // (S + 1, N): dz_t, dz̄
-    let mut dhx = vec![T::ZERO; ext * d]; // (S + 1, d)
-    let mut p = vec![T::ZERO; states * n]; // (S, N)
+    let cap = super::sample_block(rows, ext * n);
+    let mut hx = vec![T::ZERO; cap * ext * d]; // (block·(S + 1), d): h_0 … h_{S−1}, h̄ per sample
+    let mut zx = vec![T::ZERO; cap * ext * n]; // (block·(S + 1), N): log p_t (after pass 2), z̄
+    let mut dzx = vec![T::ZERO; cap * ext * n]; // (block·(S + 1), N): dz_t, dz̄
+    let mut dhx = vec![T::ZERO; cap * ext * d]; // (block·(S + 1), d)
+    let mut p = vec![T::ZERO; states * n]; // (S, N) of one sample
     let mut c = vec![T::ZERO; states * states]; // (S, S)
+    let mut kl_of = vec![T::ZERO; states]; // Σ_{i≠j} KL_ji per j
     let mut sum_logp = vec![T::ZERO; n]; // (N)
     let (mut ce_sum, mut kl_sum) = (T::ZERO, T::ZERO);
 
-    for r in 0..rows {
-        let y = targets[r];
-        assert!(
-            y >= 1 && (y as usize) <= n,
-            "target item {y} out of range 1..={n}"
+    if let Some(&y) = targets.iter().find(|&&y| y == 0 || y as usize > n) {
+        panic!("target item {y} out of range 1..={n}");
+    }
+    for start in (0..rows).step_by(cap) {
+        let m = cap.min(rows - start);
+        let (hb, zb, dzb) = (
+            &mut hx[..m * ext * d],
+            &mut zx[..m * ext * n],
+            &mut dzx[..m * ext * n],
         );
-        let h = &hidden[r * states * d..(r + 1) * states * d]; // (S, d)
-        hx[..states * d].copy_from_slice(h);
-        let hbar = &mut hx[states * d..];
-        hbar.fill(T::ZERO);
-        for ht in h.chunks_exact(d) {
-            T::axpy(hbar, T::ONE / s_count, ht);
+        for (i, hs) in hb.chunks_exact_mut(ext * d).enumerate() {
+            let r = start + i;
+            let h = &hidden[r * states * d..(r + 1) * states * d]; // (S, d)
+            hs[..states * d].copy_from_slice(h);
+            let hbar = &mut hs[states * d..];
+            hbar.fill(T::ZERO);
+            for ht in h.chunks_exact(d) {
+                T::axpy(hbar, T::ONE / s_count, ht);
+            }
         }
-        T::score(&mut zx, &hx, items, d, inv_tau);
-        dzx.fill(T::ZERO);
-        let (logp, zbar) = zx.split_at_mut(states * n);
-        let (dz, dzbar) = dzx.split_at_mut(states * n);
+        if m * ext <= 8 {
+            // the scoring kernel streams E once for a few queries
+            T::score(zb, hb, items, d, inv_tau);
+        } else {
+            T::gemm(
+                m * ext,
+                n,
+                d,
+                inv_tau,
+                hb,
+                Trans::N,
+                items,
+                Trans::T,
+                T::ZERO,
+                zb,
+            );
+        }
+        dzb.fill(T::ZERO);
 
-        // pass 1: CE on the mean state
-        let grad = need_grad.then_some(&mut dzbar[..]);
-        ce_sum += T::cross_entropy(grad, zbar, y as usize - 1, scale);
+        for (i, (zs, dzs)) in zb
+            .chunks_exact_mut(ext * n)
+            .zip(dzb.chunks_exact_mut(ext * n))
+            .enumerate()
+        {
+            let y = targets[start + i];
+            let (logp, zbar) = zs.split_at_mut(states * n);
+            let (dz, dzbar) = dzs.split_at_mut(states * n);
 
-        // pass 2: log-probabilities of every state
-        let mut kl_row = T::ZERO;
-        if states > 1 {
+            // pass 1: CE on the mean state
+            let grad = need_grad.then_some(&mut dzbar[..]);
+            ce_sum += T::cross_entropy(grad, zbar, y as usize - 1, scale);
+            if states == 1 {
+                continue;
+            }
+
+            // pass 2: log-probabilities of every state
             for (lp, pp) in logp.chunks_exact_mut(n).zip(p.chunks_exact_mut(n)) {
                 let mut st = (T::NEG_INFINITY, T::ZERO);
                 T::lse_accumulate(&mut st, lp);
                 let lse = st.0 + st.1.ln();
-                for (l, q) in lp.iter_mut().zip(pp.iter_mut()) {
+                pp.fill(T::ZERO);
+                T::xent_backward_block(pp, lp, lse, T::ONE); // p = exp(z − lse)
+                for l in lp.iter_mut() {
                     *l -= lse;
-                    *q = l.exp();
                 }
             }
             // pass 3: C = P·(log P)ᵀ, KL_ji = C_jj − C_ji
@@ -142,16 +179,17 @@ pub fn erl_loss<T: Kernels>(
                 T::ZERO,
                 &mut c,
             );
-            let mut kl_of = vec![T::ZERO; states]; // Σ_{i≠j} KL_ji per j
-            for j in 0..states {
+            let mut kl_row = T::ZERO;
+            for (j, kl_j) in kl_of.iter_mut().enumerate() {
+                *kl_j = T::ZERO;
                 for i in 0..states {
                     if i != j {
-                        kl_of[j] += c[j * states + j] - c[j * states + i];
+                        *kl_j += c[j * states + j] - c[j * states + i];
                     }
                 }
-                kl_row += kl_of[j];
+                kl_row += *kl_j;
             }
-            kl_row /= pairs;
+            kl_sum += kl_row / pairs;
             if need_grad {
                 // pass 4: dz_j = −λ·scale/(S(S−1)) · p_j ⊙ (S·log p_j − Σ_i log p_i − K_j)
                 sum_logp.fill(T::ZERO);
@@ -159,40 +197,54 @@ pub fn erl_loss<T: Kernels>(
                     T::axpy(&mut sum_logp, T::ONE, lp);
                 }
                 let coef = -lambda * scale / pairs;
-                for j in 0..states {
+                for (j, &kl_j) in kl_of.iter().enumerate() {
                     let (lp, pp) = (&logp[j * n..(j + 1) * n], &p[j * n..(j + 1) * n]);
                     for (v, g) in dz[j * n..(j + 1) * n].iter_mut().enumerate() {
-                        *g = coef * pp[v] * (s_count * lp[v] - sum_logp[v] - kl_of[j]);
+                        *g = coef * pp[v] * (s_count * lp[v] - sum_logp[v] - kl_j);
                     }
                 }
             }
         }
-        kl_sum += kl_row;
 
         if let Some(g) = dhidden.as_deref_mut() {
-            // [dh_t; dh̄] = [dz_t; dz̄]·E/τ, then dh_t += dh̄/S for every t
+            // [dh_t; dh̄] = [dz_t; dz̄]·E/τ per sample, then dh_t += dh̄/S for every t
+            let dhb = &mut dhx[..m * ext * d];
             T::gemm(
-                ext,
+                m * ext,
                 d,
                 n,
                 inv_tau,
-                &dzx,
+                dzb,
                 Trans::N,
                 items,
                 Trans::N,
                 T::ZERO,
-                &mut dhx,
+                dhb,
             );
-            let (dh_states, dhbar) = dhx.split_at(states * d);
-            let gh = &mut g[r * states * d..(r + 1) * states * d]; // (S, d)
-            for (gt, dt) in gh.chunks_exact_mut(d).zip(dh_states.chunks_exact(d)) {
-                T::axpy(gt, T::ONE, dt);
-                T::axpy(gt, T::ONE / s_count, dhbar);
+            for (i, dhs) in dhb.chunks_exact(ext * d).enumerate() {
+                let r = start + i;
+                let (dh_states, dhbar) = dhs.split_at(states * d);
+                let gh = &mut g[r * states * d..(r + 1) * states * d]; // (S, d)
+                for (gt, dt) in gh.chunks_exact_mut(d).zip(dh_states.chunks_exact(d)) {
+                    T::axpy(gt, T::ONE, dt);
+                    T::axpy(gt, T::ONE / s_count, dhbar);
+                }
             }
         }
         if let Some(g) = ditems.as_deref_mut() {
-            // dE += [dz_t; dz̄]ᵀ·[h_t; h̄]/τ
-            T::gemm(n, d, ext, inv_tau, &dzx, Trans::T, &hx, Trans::N, T::ONE, g);
+            // dE += [dz_t; dz̄]ᵀ·[h_t; h̄]/τ over the block's rows
+            T::gemm(
+                n,
+                d,
+                m * ext,
+                inv_tau,
+                dzb,
+                Trans::T,
+                hb,
+                Trans::N,
+                T::ONE,
+                g,
+            );
         }
     }
     let ce = ce_sum * inv_rows;

@@ -30,6 +30,20 @@ pub mod indicators;
 pub mod kmeans;
 pub mod prl;
 
+/// Most samples per block of the per-state item losses (ERL, PRL): the
+/// model's chunk of rows.
+const MAX_SAMPLE_BLOCK: usize = 64;
+/// Most logits (block rows × N) one block of those losses holds: 8 MB in f32.
+const LOGITS_BUDGET: usize = 1 << 21;
+
+/// Samples per block for `rows` samples of `row_width` logits each: as many
+/// as fit [`LOGITS_BUDGET`], at least one, at most [`MAX_SAMPLE_BLOCK`].
+fn sample_block(rows: usize, row_width: usize) -> usize {
+    (LOGITS_BUDGET / row_width.max(1))
+        .clamp(1, MAX_SAMPLE_BLOCK)
+        .min(rows.max(1))
+}
+
 /// Checks the shapes shared by the per-state item losses (ERL, PRL): `hidden`
 /// and `dhidden` are (rows × states × d), `items` and `ditems` are (N × d).
 /// Returns N. Panics on a mismatch (a caller bug).

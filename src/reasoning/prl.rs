@@ -95,24 +95,41 @@ pub fn prl_item_loss<T: Kernels>(
     if let Some(&y) = targets.iter().find(|&&y| y == 0 || y as usize > n) {
         panic!("target item {y} out of range 1..={n}");
     }
-    // Rows go in blocks of ROW_BLOCK per state, so every pass over E and dE
-    // serves ROW_BLOCK rows (the kernels' scoring width).
-    const ROW_BLOCK: usize = 8;
-    let mut h = vec![T::ZERO; ROW_BLOCK * d]; // (block, d)
-    let mut dh = vec![T::ZERO; ROW_BLOCK * d]; // (block, d)
-    let mut z = vec![T::ZERO; ROW_BLOCK * n]; // (block, N)
-    let mut dz = vec![T::ZERO; ROW_BLOCK * n]; // (block, N)
+    // Rows go in blocks per state, so every pass over E and dE serves the
+    // whole block (one packing of E, one rank-block update of dE); the
+    // block's logits stay within a fixed budget whatever N is.
+    let block = super::sample_block(rows, n);
+    let mut h = vec![T::ZERO; block * d]; // (block, d)
+    let mut dh = vec![T::ZERO; block * d]; // (block, d)
+    let mut z = vec![T::ZERO; block * n]; // (block, N)
+    let mut dz = vec![T::ZERO; block * n]; // (block, N)
     let (mut final_sum, mut prog_sum) = (T::ZERO, T::ZERO);
     for (t, &inv_tau_t) in inv_tau.iter().enumerate() {
         let w = weight(t);
-        for start in (0..rows).step_by(ROW_BLOCK) {
-            let m = ROW_BLOCK.min(rows - start);
+        for start in (0..rows).step_by(block) {
+            let m = block.min(rows - start);
             for (i, hi) in h[..m * d].chunks_exact_mut(d).enumerate() {
                 let row = ((start + i) * states + t) * d;
                 hi.copy_from_slice(&hidden[row..row + d]);
             }
             let (hb, zb, dzb) = (&h[..m * d], &mut z[..m * n], &mut dz[..m * n]);
-            T::score(zb, hb, items, d, inv_tau_t);
+            if m <= 8 {
+                // the scoring kernel streams E once for a few queries
+                T::score(zb, hb, items, d, inv_tau_t);
+            } else {
+                T::gemm(
+                    m,
+                    n,
+                    d,
+                    inv_tau_t,
+                    hb,
+                    Trans::N,
+                    items,
+                    Trans::T,
+                    T::ZERO,
+                    zb,
+                );
+            }
             dzb.fill(T::ZERO);
             for i in 0..m {
                 let y = targets[start + i] as usize - 1;
