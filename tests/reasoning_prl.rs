@@ -12,7 +12,7 @@
 //! * backward accumulates.
 
 mod common;
-use common::{check_fd, normals};
+use common::{check_blocks_equal_one_by_one, check_fd, normals};
 
 use dtrec::reasoning::prl::{prl_item_loss, rcl_loss};
 use dtrec_kernels::rng::CounterRng;
@@ -207,68 +207,32 @@ fn backward_accumulates() {
     }
 }
 
-/// `prl_item_loss` over `rows` samples against one call per sample: the
-/// blocks must neither mix samples nor drop or repeat one at a block edge.
-fn blocked_equals_one_by_one(rows: usize, s: usize, n: usize, d: usize, seed: u64) {
-    let h = normals(rows * s * d, 10, seed, 1.0);
-    let e = normals(n * d, 11, seed, 0.5);
-    let rng = CounterRng::new(seed);
-    let targets: Vec<u32> = (0..rows as u64)
-        .map(|r| 1 + rng.below(12, r, n as u64) as u32)
-        .collect();
-    let (tau, alpha, dloss) = (0.7, 5.0, 1.5);
-    let mut dh = vec![0.0; h.len()];
-    let mut de = vec![0.0; e.len()];
-    let all = prl_item_loss(
-        Some(&mut dh),
-        Some(&mut de),
-        &h,
-        &e,
-        &targets,
-        s,
-        d,
-        tau,
-        alpha,
-        dloss,
-    );
-    let (mut total, mut final_ce) = (0.0, 0.0);
-    let mut dh_one = vec![0.0; h.len()];
-    let mut de_one = vec![0.0; e.len()];
-    for r in 0..rows {
-        let span = r * s * d..(r + 1) * s * d;
-        let one = prl_item_loss(
-            Some(&mut dh_one[span.clone()]),
-            Some(&mut de_one),
-            &h[span],
-            &e,
-            &targets[r..r + 1],
-            s,
-            d,
-            tau,
-            alpha,
-            dloss / rows as f64,
-        );
-        total += one.total / rows as f64;
-        final_ce += one.final_ce / rows as f64;
-    }
-    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * (1.0 + b.abs());
-    assert!(
-        close(all.total, total) && close(all.final_ce, final_ce),
-        "{all:?} vs {total} {final_ce}"
-    );
-    assert!(all.progressive > 1e-6, "the earlier steps must take part");
-    for (name, a, b) in [("dh", &dh, &dh_one), ("dE", &de, &de_one)] {
-        assert!(b.iter().any(|&x| x != 0.0));
-        for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
-            assert!(close(*x, *y), "{name}[{i}]: blocked {x} vs one by one {y}");
-        }
-    }
+/// The PRL item loss at τ 0.7, α 5 over `shape` = (rows, S, N, d),
+/// against one sample at a time; returns its (total, final CE, progressive).
+fn prl_blocks_equal_one_by_one(shape: (usize, usize, usize, usize), seed: u64) -> Vec<f64> {
+    let (s, d) = (shape.1, shape.3);
+    let loss = |dh: Option<&mut [f64]>,
+                de: Option<&mut [f64]>,
+                h: &[f64],
+                e: &[f64],
+                y: &[u32],
+                dloss: f64| {
+        let out = prl_item_loss(dh, de, h, e, y, s, d, 0.7, 5.0, dloss);
+        vec![out.total, out.final_ce, out.progressive]
+    };
+    check_blocks_equal_one_by_one(&loss, shape, seed)
 }
 
 #[test]
 fn blocks_of_samples_equal_one_sample_at_a_time() {
     // small N: blocks of the 64-row cap (64 + 64 + 22)
-    blocked_equals_one_by_one(150, 3, 7, 3, 1);
+    let small = prl_blocks_equal_one_by_one((150, 3, 7, 3), 1);
     // N = 40,000: the logits budget (2^21) holds 52 rows (52 + 8)
-    blocked_equals_one_by_one(60, 3, 40_000, 4, 2);
+    let large = prl_blocks_equal_one_by_one((60, 3, 40_000, 4), 2);
+    for parts in [small, large] {
+        assert!(
+            parts[2] > 1e-6,
+            "the earlier steps must take part: {parts:?}"
+        );
+    }
 }

@@ -44,18 +44,24 @@ fn n_items_of(item_emb: &[impl Sized], d: usize) -> usize {
 /// out (rows, N) = h (rows, d) · E[1..=N]ᵀ · inv_tau; column j is item j + 1.
 pub fn item_scores<T: Kernels>(out: &mut [T], h: &[T], item_emb: &[T], d: usize, inv_tau: T) {
     let n = n_items_of(item_emb, d);
+    assert_eq!(out.len(), h.len() / d * n, "item_scores: output shape");
+    score_rows(out, h, &item_emb[d..], d, inv_tau);
+}
+
+/// out (rows, N) = h (rows, d) · itemsᵀ · alpha for an item table without
+/// its padding row (N × d): the scoring kernel for a few rows, a blocked
+/// matmul for more.
+pub fn score_rows<T: Kernels>(out: &mut [T], h: &[T], items: &[T], d: usize, alpha: T) {
     let rows = h.len() / d;
-    assert_eq!(out.len(), rows * n, "item_scores: output shape");
-    let items = &item_emb[d..];
     if rows <= 8 {
         // The scoring kernel streams the item table once for a few queries.
-        T::score(out, h, items, d, inv_tau);
+        T::score(out, h, items, d, alpha);
     } else {
         T::gemm(
             rows,
-            n,
+            items.len() / d,
             d,
-            inv_tau,
+            alpha,
             h,
             Trans::N,
             items,

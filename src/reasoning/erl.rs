@@ -20,6 +20,7 @@
 //! and ∂h_t = ∂z_t·E/τ + ∂z̄·E/(τ·S), ∂E = Σ_t ∂z_tᵀ·h_t/τ + ∂z̄ᵀ·h̄/τ.
 //! With S = 1, R = 0 (plain SASRec cross-entropy on h_0). Prediction uses h̄.
 
+use crate::nn::item_softmax::score_rows;
 use dtrec_kernels::{Kernels, Trans};
 
 /// ReaRec's λ for the KL regulariser.
@@ -120,23 +121,7 @@ pub fn erl_loss<T: Kernels>(
                 T::axpy(hbar, T::ONE / s_count, ht);
             }
         }
-        if m * ext <= 8 {
-            // the scoring kernel streams E once for a few queries
-            T::score(zb, hb, items, d, inv_tau);
-        } else {
-            T::gemm(
-                m * ext,
-                n,
-                d,
-                inv_tau,
-                hb,
-                Trans::N,
-                items,
-                Trans::T,
-                T::ZERO,
-                zb,
-            );
-        }
+        score_rows(zb, hb, items, d, inv_tau);
         dzb.fill(T::ZERO);
 
         for (i, (zs, dzs)) in zb

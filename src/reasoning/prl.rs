@@ -16,6 +16,7 @@
 //! views share h_0 (the noise enters at u_1). Gradients flow into both views.
 //! Prediction uses h_K.
 
+use crate::nn::item_softmax::score_rows;
 use dtrec_kernels::{Kernels, Trans};
 
 /// ReaRec's temperature base α.
@@ -113,23 +114,7 @@ pub fn prl_item_loss<T: Kernels>(
                 hi.copy_from_slice(&hidden[row..row + d]);
             }
             let (hb, zb, dzb) = (&h[..m * d], &mut z[..m * n], &mut dz[..m * n]);
-            if m <= 8 {
-                // the scoring kernel streams E once for a few queries
-                T::score(zb, hb, items, d, inv_tau_t);
-            } else {
-                T::gemm(
-                    m,
-                    n,
-                    d,
-                    inv_tau_t,
-                    hb,
-                    Trans::N,
-                    items,
-                    Trans::T,
-                    T::ZERO,
-                    zb,
-                );
-            }
+            score_rows(zb, hb, items, d, inv_tau_t);
             dzb.fill(T::ZERO);
             for i in 0..m {
                 let y = targets[start + i] as usize - 1;

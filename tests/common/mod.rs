@@ -125,3 +125,59 @@ pub fn train_until(
     };
     dtrec::train::run(state, data, split, &limited, &mut |_| {}, &mut |_| Ok(())).unwrap();
 }
+
+/// A per-state item loss as the block test sees it: (dhidden, ditems,
+/// hidden, items, targets, dloss) → its reported parts (total first).
+#[allow(dead_code)]
+pub type StateLossFn<'a> =
+    &'a dyn Fn(Option<&mut [f64]>, Option<&mut [f64]>, &[f64], &[f64], &[u32], f64) -> Vec<f64>;
+
+/// Checks that `loss` over `rows` samples with `states` states each equals
+/// one call per sample (parts averaged, gradients summed at dloss / rows):
+/// the loss's sample blocks must neither mix samples nor drop or repeat one
+/// at a block edge. Returns the parts of the whole batch.
+#[allow(dead_code)]
+pub fn check_blocks_equal_one_by_one(
+    loss: StateLossFn,
+    (rows, states, n, d): (usize, usize, usize, usize),
+    seed: u64,
+) -> Vec<f64> {
+    let h = normals(rows * states * d, 10, seed, 1.0);
+    let e = normals(n * d, 11, seed, 0.5);
+    let rng = dtrec::kernels::rng::CounterRng::new(seed);
+    let targets: Vec<u32> = (0..rows as u64)
+        .map(|r| 1 + rng.below(12, r, n as u64) as u32)
+        .collect();
+    let dloss = 1.5;
+    let mut dh = vec![0.0; h.len()];
+    let mut de = vec![0.0; e.len()];
+    let all = loss(Some(&mut dh), Some(&mut de), &h, &e, &targets, dloss);
+    let mut parts = vec![0.0; all.len()];
+    let mut dh_one = vec![0.0; h.len()];
+    let mut de_one = vec![0.0; e.len()];
+    for r in 0..rows {
+        let span = r * states * d..(r + 1) * states * d;
+        let one = loss(
+            Some(&mut dh_one[span.clone()]),
+            Some(&mut de_one),
+            &h[span],
+            &e,
+            &targets[r..r + 1],
+            dloss / rows as f64,
+        );
+        for (sum, part) in parts.iter_mut().zip(one) {
+            *sum += part / rows as f64;
+        }
+    }
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * (1.0 + b.abs());
+    for (i, (a, b)) in all.iter().zip(&parts).enumerate() {
+        assert!(close(*a, *b), "part {i}: blocked {a} vs one by one {b}");
+    }
+    for (name, a, b) in [("dh", &dh, &dh_one), ("dE", &de, &de_one)] {
+        assert!(b.iter().any(|&x| x != 0.0), "{name} is all zero");
+        for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+            assert!(close(*x, *y), "{name}[{i}]: blocked {x} vs one by one {y}");
+        }
+    }
+    all
+}
