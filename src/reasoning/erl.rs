@@ -65,7 +65,7 @@ pub fn erl_loss<T: Kernels>(
         ditems.as_deref(),
         hidden,
         items,
-        rows,
+        targets,
         states,
         d,
     );
@@ -101,9 +101,6 @@ pub fn erl_loss<T: Kernels>(
     let mut sum_logp = vec![T::ZERO; n]; // (N)
     let (mut ce_sum, mut kl_sum) = (T::ZERO, T::ZERO);
 
-    if let Some(&y) = targets.iter().find(|&&y| y == 0 || y as usize > n) {
-        panic!("target item {y} out of range 1..={n}");
-    }
     for start in (0..rows).step_by(cap) {
         let m = cap.min(rows - start);
         let (hb, zb, dzb) = (

@@ -45,17 +45,19 @@ fn sample_block(rows: usize, row_width: usize) -> usize {
 }
 
 /// Checks the shapes shared by the per-state item losses (ERL, PRL): `hidden`
-/// and `dhidden` are (rows × states × d), `items` and `ditems` are (N × d).
+/// and `dhidden` are (rows × states × d) for one row per target, `items` and
+/// `ditems` are (N × d), and every target is an item id in 1 … N.
 /// Returns N. Panics on a mismatch (a caller bug).
 fn check_state_shapes<T>(
     dhidden: Option<&[T]>,
     ditems: Option<&[T]>,
     hidden: &[T],
     items: &[T],
-    rows: usize,
+    targets: &[u32],
     states: usize,
     d: usize,
 ) -> usize {
+    let rows = targets.len();
     assert!(d > 0 && states > 0, "d and states must be positive");
     let n = items.len() / d;
     assert_eq!(items.len(), n * d, "items must be N × d");
@@ -69,6 +71,9 @@ fn check_state_shapes<T>(
     }
     if let Some(g) = ditems {
         assert_eq!(g.len(), n * d, "ditems must be N × d");
+    }
+    if let Some(&y) = targets.iter().find(|&&y| y == 0 || y as usize > n) {
+        panic!("target item {y} out of range 1..={n}");
     }
     n
 }

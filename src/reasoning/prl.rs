@@ -60,7 +60,7 @@ pub fn prl_item_loss<T: Kernels>(
         ditems.as_deref(),
         hidden,
         items,
-        rows,
+        targets,
         states,
         d,
     );
@@ -93,9 +93,6 @@ pub fn prl_item_loss<T: Kernels>(
             T::ONE / T::from_usize(k_last)
         }
     };
-    if let Some(&y) = targets.iter().find(|&&y| y == 0 || y as usize > n) {
-        panic!("target item {y} out of range 1..={n}");
-    }
     // Rows go in blocks per state, so every pass over E and dE serves the
     // whole block (one packing of E, one rank-block update of dE); the
     // block's logits stay within a fixed budget whatever N is.
