@@ -48,6 +48,11 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     assert!(first.contains("== training dtrec"), "{first}");
     let lambda = experiment(&dir, &[&dtrec[..], &["--lambda-hps", "0.5"]].concat());
     assert!(lambda.contains("== training dtrec"), "{lambda}");
+    let epsilon = experiment(
+        &dir,
+        &[&dtrec[..], &["--lambda-hps", "0.5", "--hps-epsilon", "0.5"]].concat(),
+    );
+    assert!(epsilon.contains("== training dtrec"), "{epsilon}");
     let with_dtrec = std::fs::read_to_string(dir.join("RESULTS.md")).unwrap();
     assert!(with_dtrec.contains("**DTRec ablations**"), "{with_dtrec}");
     let changed = experiment(&dir, &["--lr", "0.002"]);
@@ -61,4 +66,26 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     // a section without DTRec runs has no (empty) ablation table
     assert!(!results.contains("DTRec ablations"), "{results}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_hps_epsilon_outside_zero_to_one_is_refused_naming_the_field() {
+    let dir = std::env::temp_dir().join(format!("dtrec-cli-epsilon-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
+        .args(["experiment", "--synthetic-users", "60", "--split", "loo"])
+        .args(["--runs", "dtrec-cluster-soft", "--hps-epsilon", "1.5"])
+        .arg("--work-dir")
+        .arg(dir.join("work"))
+        .arg("--results")
+        .arg(dir.join("RESULTS.md"))
+        .output()
+        .expect("the dtrec binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("hps.epsilon") && stderr.contains("1.5"),
+        "{stderr}"
+    );
+    assert!(!dir.join("RESULTS.md").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,6 +33,10 @@ pub struct ConfigArgs {
     /// λ_HPS, the weight of the step losses.
     #[arg(long)]
     pub lambda_hps: Option<f64>,
+    /// `cluster-soft`: ε, the weight of the target item itself in each
+    /// step's soft target (the rest is spread over its cluster).
+    #[arg(long)]
+    pub hps_epsilon: Option<f64>,
     /// Re-cluster the prototypes every this many epochs.
     #[arg(long)]
     pub kmeans_every: Option<usize>,
@@ -175,6 +179,7 @@ impl ConfigArgs {
             train.halting.indicators = v;
         }
         train.hps.lambda = self.lambda_hps.unwrap_or(train.hps.lambda);
+        train.hps.epsilon = self.hps_epsilon.unwrap_or(train.hps.epsilon);
         train.hps.kmeans_every = self.kmeans_every.unwrap_or(train.hps.kmeans_every);
         train.hps.first_step = self.hps_first_step.unwrap_or(train.hps.first_step);
         train.warmup_steps = self.warmup_steps.unwrap_or(train.warmup_steps);
