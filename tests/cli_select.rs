@@ -88,6 +88,33 @@ fn scratch(name: &str) -> (PathBuf, PathBuf, PathBuf) {
     (dir, work, results)
 }
 
+/// Copies an experiment work directory's files to `to`; returns `to`.
+fn copy_run_dir(from: &Path, to: &Path) -> PathBuf {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+    to.to_path_buf()
+}
+
+/// Sets NDCG@10 of every rule's validation and test metrics in a run's
+/// result file to `value`.
+fn set_ndcg10(result: &Path, value: f64) {
+    let text = std::fs::read_to_string(result).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for rule in json["rules"].as_array_mut().unwrap() {
+        for split in ["valid", "test"] {
+            for at in rule[split]["at"].as_array_mut().unwrap() {
+                if at["k"] == 10 {
+                    at["ndcg"] = value.into();
+                }
+            }
+        }
+    }
+    std::fs::write(result, serde_json::to_string(&json).unwrap()).unwrap();
+}
+
 /// The row of `family` in the table under the paragraph starting `heading`.
 fn table_row<'a>(table: &'a str, heading: &str, family: &str) -> &'a str {
     table
@@ -255,6 +282,36 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
         later_row.contains("dropout 0.2") && later_row.contains("HPS from h_1"),
         "{later_row}"
     );
+
+    // a copy of a listed run is kept once, silently; a re-run with the same
+    // settings but another outcome (here: edited figures, as if trained on
+    // later code) is listed under the table, never chosen from
+    let copy = copy_run_dir(&plain, &dir.join("copy"));
+    let rerun = copy_run_dir(&plain, &dir.join("rerun"));
+    set_ndcg10(&rerun.join("dtrec.result.json"), 0.987);
+    let out = select(&[&plain, &copy, &rerun]);
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let searched = table
+        .lines()
+        .skip_while(|l| !l.starts_with("**Searched**"))
+        .take_while(|l| !l.starts_with("**Chosen**"))
+        .filter(|l| l.starts_with("| DTRec |"))
+        .count();
+    assert_eq!(searched, 1, "one candidate for one setting:\n{table}");
+    let chosen = table_row(&table, "**Chosen**", "DTRec");
+    assert!(!chosen.contains("0.9870"), "{chosen}");
+    let rerun_row = table_row(&table, "**Re-runs", "DTRec");
+    assert!(
+        rerun_row.contains("/rerun/dtrec")
+            && rerun_row.contains("/plain/dtrec")
+            && rerun_row.contains("| 0.9870 | 0.9870 |"),
+        "{rerun_row}"
+    );
+    assert!(!table.contains("/copy/dtrec"), "{table}");
+    let out = select(&[&plain, &copy]);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!table.contains("**Re-runs"), "{table}");
 
     // the 2-thread run trains other bits under the same label: an error,
     // not a silently dropped candidate

@@ -94,6 +94,14 @@ struct Candidate {
     train: Option<TrainConfig>,
 }
 
+/// A run of a setting already listed, trained alike but with another
+/// outcome (e.g. on later code): reported, never chosen from.
+struct Rerun {
+    /// The source of the listed run that stands for the setting.
+    stands_for: String,
+    run: Candidate,
+}
+
 impl Candidate {
     fn row(&self) -> &super::experiment::RuleRow {
         self.result
@@ -185,14 +193,17 @@ fn candidates_in(dir: &Path, served: HaltingRule) -> Result<Vec<Candidate>, Stri
 }
 
 /// Chooses per group on validation NDCG@10 (the first listed wins a tie;
-/// a setting met again in a later directory, e.g. a copied baseline, is
-/// kept once; two runs labelled alike but trained differently are an
+/// a setting met again in a later directory is kept once: a copy, e.g. a
+/// copied baseline, silently, and a re-run with another outcome, e.g. the
+/// same settings trained on later code, listed under the table as not
+/// chosen from; two runs labelled alike but trained differently are an
 /// error, never a silently dropped candidate); writes and returns the
 /// section.
 pub fn select(args: &SelectArgs) -> Result<String, String> {
     let served: HaltingRule =
         parse_name("halting", &Some(args.halting.clone()))?.expect("the flag has a default");
     let mut all: Vec<Candidate> = Vec::new();
+    let mut reruns: Vec<Rerun> = Vec::new();
     for dir in &args.from {
         for c in candidates_in(dir, served)? {
             match all
@@ -200,7 +211,14 @@ pub fn select(args: &SelectArgs) -> Result<String, String> {
                 .find(|x| x.group == c.group && x.setting == c.setting)
             {
                 None => all.push(c),
-                Some(x) if trained_alike(x, &c) => {}
+                Some(x) if trained_alike(x, &c) => {
+                    if x.row().valid != c.row().valid || x.row().test != c.row().test {
+                        reruns.push(Rerun {
+                            stands_for: x.source.clone(),
+                            run: c,
+                        });
+                    }
+                }
                 Some(x) => {
                     return Err(format!(
                         "{} and {} are labelled alike (`{}`) but were trained \
@@ -230,6 +248,7 @@ pub fn select(args: &SelectArgs) -> Result<String, String> {
         })
         .collect();
     let mut table = render(&args.name, &all, &chosen, served);
+    table.push_str(&render_reruns(&reruns));
     if !args.replicates.is_empty() {
         let mut replicas: Vec<Candidate> = Vec::new();
         for dir in &args.replicates {
@@ -484,6 +503,36 @@ fn render(label: &str, all: &[Candidate], chosen: &[&Candidate], served: Halting
             metric(&row.valid, Metrics::ndcg, 10),
             c.result.best_epoch + 1,
             c.result.epochs
+        );
+    }
+    out
+}
+
+fn render_reruns(reruns: &[Rerun]) -> String {
+    let mut out = String::new();
+    if reruns.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\n**Re-runs, not chosen from** (a listed setting trained again with the same \
+         settings but another outcome, e.g. on later code; the first listed run stands \
+         for the setting):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| family | setting | run | stands for | valid NDCG@10 | test NDCG@10 |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for Rerun { stands_for, run } in reruns {
+        let _ = writeln!(
+            out,
+            "| {} | {} | `{}` | `{stands_for}` | {} | {} |",
+            run.group.label(),
+            run.setting,
+            run.source,
+            metric(&run.row().valid, Metrics::ndcg, 10),
+            metric(&run.row().test, Metrics::ndcg, 10),
         );
     }
     out
