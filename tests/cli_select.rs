@@ -115,6 +115,16 @@ fn set_ndcg10(result: &Path, value: f64) {
     std::fs::write(result, serde_json::to_string(&json).unwrap()).unwrap();
 }
 
+/// The rows of `family` in the "Searched" table.
+fn searched_rows<'a>(table: &'a str, family: &str) -> Vec<&'a str> {
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with("**Searched**"))
+        .take_while(|l| !l.starts_with("**Chosen**"))
+        .filter(|l| l.starts_with(&format!("| {family} |")))
+        .collect()
+}
+
 /// The row of `family` in the table under the paragraph starting `heading`.
 fn table_row<'a>(table: &'a str, heading: &str, family: &str) -> &'a str {
     table
@@ -266,12 +276,7 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
     let out = select(&[&plain, &later]);
     assert!(out.status.success(), "{out:?}");
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
-    let searched: Vec<&str> = table
-        .lines()
-        .skip_while(|l| !l.starts_with("**Searched**"))
-        .take_while(|l| !l.starts_with("**Chosen**"))
-        .filter(|l| l.starts_with("| DTRec |"))
-        .collect();
+    let searched = searched_rows(&table, "DTRec");
     assert_eq!(searched.len(), 2, "both runs are candidates:\n{table}");
     let (plain_row, later_row) = (searched[0], searched[1]);
     assert!(plain_row.contains("/plain/dtrec"), "{plain_row}");
@@ -292,12 +297,7 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
     let out = select(&[&plain, &copy, &rerun]);
     assert!(out.status.success(), "{out:?}");
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
-    let searched = table
-        .lines()
-        .skip_while(|l| !l.starts_with("**Searched**"))
-        .take_while(|l| !l.starts_with("**Chosen**"))
-        .filter(|l| l.starts_with("| DTRec |"))
-        .count();
+    let searched = searched_rows(&table, "DTRec").len();
     assert_eq!(searched, 1, "one candidate for one setting:\n{table}");
     let chosen = table_row(&table, "**Chosen**", "DTRec");
     assert!(!chosen.contains("0.9870"), "{chosen}");
