@@ -69,6 +69,14 @@ enum Command {
         /// space the model's policy was calibrated in (for comparison only).
         #[arg(long)]
         indicators: Option<String>,
+        /// Also print each split's metrics by history length and by how often the target
+        /// occurs as a training target.
+        #[arg(long)]
+        breakdown: bool,
+        /// Write every sample's rank and steps as CSV here
+        /// (split,user,history_len,target,target_train_count,rank,steps).
+        #[arg(long)]
+        ranks_out: Option<PathBuf>,
     },
     /// Top-k next items for a history of external item ids.
     Recommend {
@@ -160,6 +168,8 @@ fn run(command: Command) -> Result<(), String> {
             mask_history,
             fixed_depth,
             indicators,
+            breakdown,
+            ranks_out,
         } => {
             let mut rec = Recommender::load(&model).map_err(|e| e.to_string())?;
             if let Some(name) = indicators {
@@ -184,13 +194,15 @@ fn run(command: Command) -> Result<(), String> {
                 ));
             }
             let split = data.split(&interactions)?;
+            let target_counts = split.train_target_counts(&interactions);
+            let policy = if fixed_depth {
+                HaltingPolicy::Fixed
+            } else {
+                rec.halting().clone()
+            };
+            let mut reports = Vec::new();
             for (name, samples) in [("validation", &split.valid), ("test", &split.test)] {
                 let started = Instant::now();
-                let policy = if fixed_depth {
-                    HaltingPolicy::Fixed
-                } else {
-                    rec.halting().clone()
-                };
                 let report = train::evaluate_policy_in(
                     rec.model(),
                     &interactions,
@@ -208,6 +220,26 @@ fn run(command: Command) -> Result<(), String> {
                     samples.len(),
                     started.elapsed().as_secs_f64()
                 );
+                reports.push((name, samples, report));
+            }
+            let evaluated: Vec<cli::EvaluatedSamples> = reports
+                .iter()
+                .map(|(name, samples, report)| cli::EvaluatedSamples {
+                    split: name,
+                    samples,
+                    ranks: &report.report.ranks,
+                    steps: &report.steps,
+                })
+                .collect();
+            if breakdown {
+                for part in &evaluated {
+                    println!("{} by segment:", part.split);
+                    println!("{}", cli::breakdown(&interactions, part, &target_counts));
+                }
+            }
+            if let Some(path) = ranks_out {
+                cli::write_ranks(&path, &interactions, &evaluated, &target_counts)?;
+                eprintln!("ranks written to {}", path.display());
             }
             Ok(())
         }

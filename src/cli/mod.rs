@@ -5,6 +5,7 @@ mod experiment;
 mod halting;
 mod progress;
 mod run_config;
+mod sample_report;
 mod select;
 
 pub use data_args::{DataArgs, FormatArg, SplitArg};
@@ -12,4 +13,5 @@ pub use experiment::{experiment, ExperimentArgs};
 pub use halting::{halting_json, print_halting};
 pub use progress::EpochBars;
 pub use run_config::ConfigArgs;
+pub use sample_report::{breakdown, write_ranks, EvaluatedSamples};
 pub use select::{select, SelectArgs};

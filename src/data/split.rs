@@ -55,6 +55,31 @@ pub struct SplitReport {
     pub dropped_unseen_items: usize,
 }
 
+impl Split {
+    /// How often each item is the target of a training sample, indexed by
+    /// dense id (`counts[0]`, padding, is 0): the popularity a model could
+    /// learn.
+    ///
+    /// ```
+    /// use dtrec::data::{leave_one_out, read_s3rec, ReadOptions};
+    /// let s = read_s3rec("1 5 6 7 8\n2 6 6 5 9\n".as_bytes(), "mem", &ReadOptions::default())?;
+    /// let split = leave_one_out(&s)?;
+    /// let counts = split.train_target_counts(&s);
+    /// // training targets: user 1's second item (6), user 2's second (6)
+    /// let six = s.item_ids().iter().position(|id| id == "6").unwrap();
+    /// assert_eq!(counts[six], 2);
+    /// assert_eq!(counts.iter().sum::<u64>(), 2);
+    /// # Ok::<(), dtrec::data::DataError>(())
+    /// ```
+    pub fn train_target_counts(&self, data: &Interactions) -> Vec<u64> {
+        let mut counts = vec![0u64; data.num_items() + 1];
+        for sample in &self.train {
+            counts[sample.target(data) as usize] += 1;
+        }
+        counts
+    }
+}
+
 impl fmt::Display for Split {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -10,12 +10,14 @@
 //! Item ids here are dense: `1..=N`, 0 is padding; a score row has N columns,
 //! column `j` ↔ item `j + 1`.
 
+mod breakdown;
 mod evaluator;
 mod metrics;
 mod poprec;
 pub mod rank;
 mod serve;
 
+pub use breakdown::{Breakdown, Segment, HISTORY_EDGES, POPULARITY_EDGES};
 pub use evaluator::{BatchScorer, EvalError, EvalReport, Evaluator, ScoreFn};
 pub use metrics::{
     validate_cutoffs, CutoffError, CutoffMetrics, Metrics, MetricsAccumulator, DEFAULT_CUTOFFS,

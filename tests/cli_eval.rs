@@ -1,0 +1,136 @@
+//! `dtrec eval --ranks-out` writes one row per evaluated sample whose ranks
+//! reproduce the printed metrics, and `--breakdown` prints segments that
+//! partition the samples.
+
+use std::path::Path;
+use std::process::Command;
+
+fn dtrec(args: &[&str], extra: &[&Path]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
+        .args(args)
+        .args(extra)
+        .output()
+        .expect("the dtrec binary runs");
+    assert!(
+        out.status.success(),
+        "dtrec {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// The value in the `NDCG@K` column of the `K = 10` row of the metrics table
+/// printed under `heading`.
+fn printed_ndcg10(stdout: &str, heading: &str) -> f64 {
+    let table = stdout
+        .split_once(&format!("{heading}:\n"))
+        .unwrap_or_else(|| panic!("no `{heading}` table in:\n{stdout}"))
+        .1;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    let column = header
+        .iter()
+        .position(|c| *c == "NDCG@K")
+        .expect("an NDCG@K column");
+    let row = table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("10"))
+        .expect("a K = 10 row");
+    row.split_whitespace().nth(column).unwrap().parse().unwrap()
+}
+
+#[test]
+fn ranks_csv_reproduces_the_printed_metrics_and_the_breakdown_covers_every_sample() {
+    let dir = std::env::temp_dir().join(format!("dtrec-cli-eval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("model.safetensors");
+    let data = ["--synthetic-users", "80", "--split", "loo"];
+    dtrec(
+        &[
+            &["train"][..],
+            &data,
+            &[
+                "--family", "dtrec", "--t-max", "2", "--d", "8", "--heads", "1",
+            ],
+            &[
+                "--inner",
+                "8",
+                "--max-len",
+                "8",
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+            ],
+            &["--out"],
+        ]
+        .concat(),
+        &[&model],
+    );
+    let ranks = dir.join("ranks.csv");
+    let stdout = dtrec(
+        &[&["eval"][..], &data, &["--breakdown", "--model"]].concat(),
+        &[&model, Path::new("--ranks-out"), &ranks],
+    );
+
+    let csv = std::fs::read_to_string(&ranks).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("split,user,history_len,target,target_train_count,rank,steps")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    for split in ["validation", "test"] {
+        let part: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == split).collect();
+        assert_eq!(part.len(), 80, "one {split} sample per user");
+        let ndcg: f64 = part
+            .iter()
+            .map(|r| {
+                let rank: u32 = r[5].parse().unwrap();
+                assert!(rank >= 1);
+                let steps: u32 = r[6].parse().unwrap();
+                assert!((1..=2).contains(&steps), "{r:?}");
+                if rank <= 10 {
+                    1.0 / f64::from(rank + 1).log2()
+                } else {
+                    0.0
+                }
+            })
+            .sum::<f64>()
+            / part.len() as f64;
+        let printed = printed_ndcg10(&stdout, split);
+        assert!(
+            (ndcg - printed).abs() < 5e-5,
+            "{split}: {ndcg} vs {printed}"
+        );
+    }
+    // leave-one-out: the test history is the validation history plus one item
+    let history = |split: &str, user: &str| -> usize {
+        rows.iter().find(|r| r[0] == split && r[1] == user).unwrap()[2]
+            .parse()
+            .unwrap()
+    };
+    let user = rows[0][1];
+    assert_eq!(history("test", user), history("validation", user) + 1);
+
+    for split in ["validation", "test"] {
+        let section = stdout
+            .split_once(&format!("{split} by segment:\n"))
+            .unwrap_or_else(|| panic!("no {split} breakdown in:\n{stdout}"))
+            .1;
+        let tables: Vec<&str> = section.splitn(3, "\n\n").take(2).collect();
+        for table in tables {
+            let samples: u64 = table
+                .lines()
+                .skip(2)
+                .take_while(|l| l.starts_with('|'))
+                .map(|l| l.split('|').nth(2).unwrap().trim().parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(
+                samples, 80,
+                "segments partition the {split} samples:\n{table}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
