@@ -100,19 +100,17 @@ fn segments(
         let segment = edges.partition_point(|&edge| edge < key);
         sums[segment].add_rank(rank, false);
     }
-    let mut low = lowest;
     Ok(sums
         .iter()
         .enumerate()
         .map(|(i, sum)| {
+            // a segment starts one past the previous segment's upper edge
+            let low = i.checked_sub(1).map_or(lowest, |prev| edges[prev] + 1);
             let label = match edges.get(i) {
                 Some(&high) if high == low => format!("{high}"),
                 Some(&high) => format!("{low}–{high}"),
                 None => format!("≥ {low}"),
             };
-            if let Some(&high) = edges.get(i) {
-                low = high + 1;
-            }
             Segment {
                 label,
                 metrics: sum.finish(),
