@@ -90,13 +90,14 @@ const FEW_ROWS: usize = 4;
 #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
 const FEW_ROWS_BLOCK: usize = 512;
 
-/// C (rows×n) ← A·B (+ C when `add_c`), A rows×k, B k×n, k ≤ [`KC`], row by
-/// row. Bit-identical to [`packed`] with α = 1 and β ∈ {0, 1}: like
-/// matrixmultiply's FMA micro-kernels (AVX2 and AVX-512 alike), each element
-/// starts from zero and adds a_ip·b_pj for p = 0, 1, … k−1 with one fused
-/// multiply-add each, and C is then added once (α·ab + β·c is exact but for
-/// that one addition when α = 1 and β ∈ {0, 1}). `wide`'s `mul_add` is fused
-/// only with the `fma` target feature, hence the `cfg`.
+/// C (rows×n) ← A·B (+ C when `add_c`), A rows×k with rows ≤ [`FEW_ROWS`],
+/// B k×n, k ≤ [`KC`], row by row. Bit-identical to [`packed`] with α = 1 and
+/// β ∈ {0, 1}, signed zeros included: like matrixmultiply's FMA
+/// micro-kernels (AVX2 and AVX-512 alike), each element starts from zero and
+/// adds a_ip·b_pj for p = 0, 1, … k−1 with one fused multiply-add each, and
+/// C is then added once (α·ab + β·c is exact but for that one addition when
+/// α = 1 and β ∈ {0, 1}). `wide`'s `mul_add` is fused only with the `fma`
+/// target feature, hence the `cfg`.
 #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
 fn few_rows(n: usize, k: usize, a: &[f32], b: &[f32], add_c: bool, c: &mut [f32]) {
     use super::vector::{load, store, Lanes, LANES};
@@ -121,14 +122,20 @@ fn few_rows(n: usize, k: usize, a: &[f32], b: &[f32], add_c: bool, c: &mut [f32]
                     *x = a_p.mul_add(b_pj, *x);
                 }
             }
+            // matrixmultiply computes a tile of fewer than 8 rows into a
+            // buffer zeroed for β = 0 (ab + 0, which turns −0 into +0), then
+            // adds it to β·C
             let c_block = &mut c_row[start..start + width];
             if add_c {
                 c_block
                     .iter_mut()
                     .zip(acc.iter())
-                    .for_each(|(y, &x)| *y += x);
+                    .for_each(|(y, &x)| *y += x + 0.0);
             } else {
-                c_block.copy_from_slice(acc);
+                c_block
+                    .iter_mut()
+                    .zip(acc.iter())
+                    .for_each(|(y, &x)| *y = x + 0.0);
             }
         }
     }
@@ -206,6 +213,12 @@ mod tests {
             rng.fill_normal(&mut a, 3 * case, 0.0, 1.0);
             rng.fill_normal(&mut b, 3 * case + 1, 0.0, 0.1);
             rng.fill_normal(&mut c0, 3 * case + 2, 0.0, 1.0);
+            if case == 0 {
+                // products that underflow to −0 on a −0 bias: the sum's sign
+                a[..k].fill(-1e-30);
+                b.iter_mut().step_by(n).for_each(|x| *x = 1e-30);
+                c0[0] = -0.0;
+            }
             for beta in [0.0f32, 1.0] {
                 let mut fast = c0.clone();
                 let mut slow = c0.clone();
