@@ -96,11 +96,14 @@ const FEW_ROWS_BLOCK: usize = 512;
 /// micro-kernels (AVX2 and AVX-512 alike), each element starts from zero and
 /// adds a_ip·b_pj for p = 0, 1, … k−1 with one fused multiply-add each, and
 /// C is then added once (α·ab + β·c is exact but for that one addition when
-/// α = 1 and β ∈ {0, 1}). `wide`'s `mul_add` is fused only with the `fma`
+/// α = 1 and β ∈ {0, 1}; the sign of a zero sum follows the kernel the CPU
+/// gets). `wide`'s `mul_add` is fused only with the `fma`
 /// target feature, hence the `cfg`.
 #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
 fn few_rows(n: usize, k: usize, a: &[f32], b: &[f32], add_c: bool, c: &mut [f32]) {
     use super::vector::{load, store, Lanes, LANES};
+    // the kernel matrixmultiply dispatches to (its default `avx512` feature)
+    let avx512 = std::is_x86_feature_detected!("avx512f");
     let mut acc = [0.0f32; FEW_ROWS_BLOCK];
     for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)) {
         for start in (0..n).step_by(FEW_ROWS_BLOCK) {
@@ -122,20 +125,21 @@ fn few_rows(n: usize, k: usize, a: &[f32], b: &[f32], add_c: bool, c: &mut [f32]
                     *x = a_p.mul_add(b_pj, *x);
                 }
             }
-            // matrixmultiply computes a tile of fewer than 8 rows into a
-            // buffer zeroed for β = 0 (ab + 0, which turns −0 into +0), then
-            // adds it to β·C
+            // matrixmultiply computes a tile of fewer rows than its kernel's
+            // into a buffer, then adds that to β·C. Its AVX2 kernel writes the
+            // buffer as an FMA onto zero (ab + 0, which turns a −0 sum into
+            // +0), its AVX-512 kernel as 1·ab (which keeps −0).
+            if !avx512 {
+                acc.iter_mut().for_each(|x| *x += 0.0);
+            }
             let c_block = &mut c_row[start..start + width];
             if add_c {
                 c_block
                     .iter_mut()
                     .zip(acc.iter())
-                    .for_each(|(y, &x)| *y += x + 0.0);
+                    .for_each(|(y, &x)| *y += x);
             } else {
-                c_block
-                    .iter_mut()
-                    .zip(acc.iter())
-                    .for_each(|(y, &x)| *y = x + 0.0);
+                c_block.copy_from_slice(acc);
             }
         }
     }
