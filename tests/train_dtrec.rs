@@ -28,7 +28,8 @@ fn small_model(n_items: usize, t_max: usize) -> Sasrec {
 }
 
 /// λ·(1/(T − t₀))·Σ_{t = t₀ … T−1} of the library's per-step losses
-/// (t₀ = `config.first_step`), computed step by step.
+/// (t₀ = `config.first_step`), computed step by step, step t at temperature
+/// α^{T−t} (the model's τ and τ_p are 1; α = `config.step_tau_growth`).
 #[allow(clippy::too_many_arguments)]
 fn reference(
     variant: HpsVariant,
@@ -54,6 +55,7 @@ fn reference(
             .collect();
         let mut dh = vec![0.0f32; rows * d];
         let level = &protos.levels()[t];
+        let temperature = config.step_tau_growth.powi((t_max - t) as i32) as f32;
         let mean = match variant {
             HpsVariant::Prototype => {
                 let clusters: Vec<u32> = targets
@@ -67,7 +69,7 @@ fn reference(
                     &clusters,
                     level.k,
                     d,
-                    1.0,
+                    temperature,
                     dloss * weight * rows as f32,
                 )
             }
@@ -82,7 +84,7 @@ fn reference(
                     &members,
                     d,
                     config.epsilon as f32,
-                    1.0,
+                    temperature,
                     dloss * weight * rows as f32,
                 )
             }
@@ -103,13 +105,14 @@ fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
     let model = small_model(n, t_max);
     let cases = [HpsVariant::Prototype, HpsVariant::ClusterSoft]
         .into_iter()
-        .flat_map(|v| [(v, 0), (v, 1)]);
-    for (variant, first_step) in cases {
+        .flat_map(|v| [(v, 0, 1.0), (v, 1, 1.0), (v, 0, 3.0)]);
+    for (variant, first_step, step_tau_growth) in cases {
         let config = HpsConfig {
             variant,
             lambda: 0.7,
             k_min: 4,
             first_step,
+            step_tau_growth,
             ..HpsConfig::default()
         };
         let protos = cluster_items(None, &model, &config, 11).unwrap();
@@ -315,4 +318,23 @@ fn first_step_beyond_the_supervised_states_is_a_config_error() {
         "{err}"
     );
     assert_eq!(state.epoch, 0, "nothing trained");
+}
+
+#[test]
+fn a_step_temperature_growth_below_one_is_a_config_error() {
+    for growth in [0.5, 0.0, -2.0, f64::NAN, f64::INFINITY] {
+        let config = HpsConfig {
+            step_tau_growth: growth,
+            ..HpsConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert!(err.contains("hps.step_tau_growth"), "{growth}: {err}");
+    }
+    let fine = HpsConfig {
+        step_tau_growth: 5.0,
+        ..HpsConfig::default()
+    };
+    assert_eq!(fine.validate(), Ok(()));
+    assert_eq!(fine.step_temperature(0.1, 0, 2), 0.1 * 25.0);
+    assert_eq!(fine.step_temperature(0.1, 2, 2), 0.1);
 }

@@ -37,6 +37,10 @@ pub struct ConfigArgs {
     /// step's soft target (the rest is spread over its cluster).
     #[arg(long)]
     pub hps_epsilon: Option<f64>,
+    /// α of the HPS step temperatures: step t is scored at τ·α^(T_max − t),
+    /// ReaRec-PRL's softening of earlier steps (1 = method.md).
+    #[arg(long)]
+    pub hps_tau_growth: Option<f64>,
     /// Re-cluster the prototypes every this many epochs.
     #[arg(long)]
     pub kmeans_every: Option<usize>,
@@ -180,6 +184,7 @@ impl ConfigArgs {
         }
         train.hps.lambda = self.lambda_hps.unwrap_or(train.hps.lambda);
         train.hps.epsilon = self.hps_epsilon.unwrap_or(train.hps.epsilon);
+        train.hps.step_tau_growth = self.hps_tau_growth.unwrap_or(train.hps.step_tau_growth);
         train.hps.kmeans_every = self.kmeans_every.unwrap_or(train.hps.kmeans_every);
         train.hps.first_step = self.hps_first_step.unwrap_or(train.hps.first_step);
         train.warmup_steps = self.warmup_steps.unwrap_or(train.warmup_steps);

@@ -323,6 +323,11 @@ fn non_default_settings(
             out.push(format!("τ_p {tau_p}"));
         }
         out.extend(changed([field(
+            "step τ growth",
+            hps.step_tau_growth,
+            base.step_tau_growth,
+        )]));
+        out.extend(changed([field(
             "k-means every",
             hps.kmeans_every,
             base.kmeans_every,

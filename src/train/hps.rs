@@ -14,6 +14,13 @@
 //! * `prototype`: L_t = CE(⟨h_t, c_i^{(t)}⟩/τ_p, cluster of y at level t);
 //! * `cluster-soft`: L_t = CE over items against ε·onehot(y) + (1 − ε)·
 //!   uniform(items in y's level-t cluster).
+//!
+//! Step temperatures. method.md scores every step at one temperature (τ_p
+//! for `prototype`, τ for `cluster-soft`). The option `step_tau_growth` = α
+//! (default 1, method.md) scores step t at that temperature times
+//! α^{T_max − t}, the softening ReaRec-PRL gives its earlier steps: the
+//! earlier the step, the weaker its pull. It is outside method.md and, like
+//! every option, chosen on validation data.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +80,9 @@ pub struct HpsConfig {
     /// loss, so the encoder learns from the item loss alone).
     /// L_HPS stays the mean over the supervised states.
     pub first_step: usize,
+    /// α ≥ 1 of the step temperatures: step t is scored at the variant's
+    /// temperature times α^{T_max − t}. 1 (the default) is method.md.
+    pub step_tau_growth: f64,
 }
 
 impl Default for HpsConfig {
@@ -89,6 +99,7 @@ impl Default for HpsConfig {
             tau_p: None,
             epsilon: 0.1,
             first_step: 0,
+            step_tau_growth: 1.0,
         }
     }
 }
@@ -120,7 +131,20 @@ impl HpsConfig {
                 format!("must be in [0, 1], got {}", self.epsilon),
             );
         }
+        if !(self.step_tau_growth.is_finite() && self.step_tau_growth >= 1.0) {
+            return bad(
+                "step_tau_growth",
+                format!("must be a finite number ≥ 1, got {}", self.step_tau_growth),
+            );
+        }
         Ok(())
+    }
+
+    /// The temperature step `t` of a model with `t_max` steps is scored at,
+    /// for a variant whose method.md temperature is `base`.
+    pub fn step_temperature(&self, base: f64, t: usize, t_max: usize) -> f64 {
+        let power = i32::try_from(t_max.saturating_sub(t)).unwrap_or(i32::MAX);
+        base * self.step_tau_growth.powi(power)
     }
 
     /// Whether the hierarchy is (re)built at the start of `epoch`.
@@ -179,8 +203,8 @@ pub struct HpsLoss<'a> {
     t_max: usize,
     first_step: usize,
     d: usize,
-    tau: f32,
-    tau_p: f32,
+    /// Per step t < T_max, the temperature of its loss.
+    step_tau: Vec<f32>,
     epsilon: f32,
 }
 
@@ -189,6 +213,10 @@ impl<'a> HpsLoss<'a> {
     /// the model's N, d and T_max).
     pub fn new(prototypes: &'a Prototypes<f32>, model: &Sasrec, config: &HpsConfig) -> Self {
         let cfg = model.config();
+        let base_tau = match config.variant {
+            HpsVariant::Prototype => config.tau_p.unwrap_or(cfg.tau),
+            _ => cfg.tau,
+        };
         let members = match config.variant {
             HpsVariant::ClusterSoft => prototypes.levels()[..cfg.t_max]
                 .iter()
@@ -204,8 +232,9 @@ impl<'a> HpsLoss<'a> {
             t_max: cfg.t_max,
             first_step: config.first_step,
             d: cfg.d,
-            tau: cfg.tau as f32,
-            tau_p: config.tau_p.unwrap_or(cfg.tau) as f32,
+            step_tau: (0..cfg.t_max)
+                .map(|t| config.step_temperature(base_tau, t, cfg.t_max) as f32)
+                .collect(),
             epsilon: config.epsilon as f32,
         }
     }
@@ -252,7 +281,7 @@ impl<'a> HpsLoss<'a> {
                         &clusters,
                         level.k,
                         d,
-                        self.tau_p,
+                        self.step_tau[t],
                         dmean,
                     )
                 }
@@ -265,7 +294,7 @@ impl<'a> HpsLoss<'a> {
                     &self.members[t],
                     d,
                     self.epsilon,
-                    self.tau,
+                    self.step_tau[t],
                     dmean,
                 ),
                 HpsVariant::Off => unreachable!("returned above"),
