@@ -34,11 +34,22 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     let dir = std::env::temp_dir().join(format!("dtrec-cli-experiment-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    // whether a run's saved model has DTRec's contrastive option on
+    let served = |run: &str| {
+        let work = dir
+            .join("work")
+            .join("built-in-synthetic-dataset--60-users-");
+        let bytes = std::fs::read(work.join(format!("{run}.served.safetensors"))).unwrap();
+        String::from_utf8_lossy(&bytes).contains(r#"dtrec_contrastive\":true"#)
+    };
 
     let first = experiment(&dir, &["--lr", "0.001"]);
     assert!(first.contains("== training sasrec"), "{first}");
     let again = experiment(&dir, &["--lr", "0.001"]);
     assert!(again.contains("sasrec: trained already"), "{again}");
+    let flag = experiment(&dir, &["--lr", "0.001", "--dtrec-contrastive"]);
+    assert!(flag.contains("sasrec: trained already"), "{flag}");
+    assert!(!served("sasrec"), "the baselines ignore the flag");
     // SASRec has no process supervision: its HPS settings do not shape it
     let other_hps = experiment(&dir, &["--lr", "0.001", "--lambda-hps", "0.5"]);
     assert!(other_hps.contains("sasrec: trained already"), "{other_hps}");
@@ -53,6 +64,23 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
         &[&dtrec[..], &["--lambda-hps", "0.5", "--hps-epsilon", "0.5"]].concat(),
     );
     assert!(epsilon.contains("== training dtrec"), "{epsilon}");
+    // DTRec with PRL's noise view is another model; the baselines ignore the flag
+    let noise_view = experiment(
+        &dir,
+        &[
+            &dtrec[..],
+            &[
+                "--lambda-hps",
+                "0.5",
+                "--hps-epsilon",
+                "0.5",
+                "--dtrec-contrastive",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(noise_view.contains("== training dtrec"), "{noise_view}");
+    assert!(served("dtrec"), "the saved DTRec model records the option");
     let with_dtrec = std::fs::read_to_string(dir.join("RESULTS.md")).unwrap();
     assert!(with_dtrec.contains("**DTRec ablations**"), "{with_dtrec}");
     let changed = experiment(&dir, &["--lr", "0.002"]);

@@ -167,19 +167,20 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
-    fn whole_reasoning_model_every_parameter(fam in 0usize..4, t_max in 1usize..3, b in 1usize..4,
+    fn whole_reasoning_model_every_parameter(fam in 0usize..5, t_max in 1usize..3, b in 1usize..4,
                                              l in 1usize..5, heads in 1usize..3, dh in 1usize..5,
                                              layers in 1usize..3, inner in 1usize..7, n in 1usize..10,
                                              tau in 0.5f64..1.5, sd in 0usize..3, seed in any::<u64>()) {
-        // fam = 3: ReaRec-PRL with its contrastive noise view on
-        let family = if fam == 3 { Family::RearecPrl } else { FAMILIES[fam] };
+        // fam = 3, 4: ReaRec-PRL, DTRec with the contrastive noise view on
+        let family = [FAMILIES[0], FAMILIES[1], FAMILIES[2], Family::RearecPrl, Family::Dtrec][fam];
         let cfg = ModelConfig {
             // the steps' own block dropout: the encoder's, none, or another rate
             step_dropout: [None, Some(0.0), Some(0.4)][sd],
+            dtrec_contrastive: fam == 4,
             ..config(family, t_max, n, l, heads, dh, layers, inner, tau)
         };
         let mut model = Model::from_params(cfg.clone(), random_params(&cfg, seed)).unwrap();
-        model.set_contrastive(fam == 3);
+        model.set_contrastive(fam >= 3);
         let batch = random_batch(&cfg, b, seed ^ 1);
         let n_params = model.params.n_scalars();
         let checked = check_model(&mut model, &batch, seed ^ 2).map_err(TestCaseError::fail)?;
@@ -187,15 +188,19 @@ proptest! {
     }
 }
 
-/// Per family (and ReaRec-PRL with its contrastive noise view), a fixed tiny
+/// Per family (and ReaRec-PRL and DTRec with the contrastive noise view), a fixed tiny
 /// model (lengths ≥ 2, one empty history, T_max = 2, two layers): every
 /// tensor, `reason_pos` included, receives a non-zero gradient that matches
 /// finite differences.
 #[test]
 fn every_family_every_tensor_receives_a_checked_gradient() {
     let runs = FAMILIES.iter().map(|&f| (f, false));
-    for (family, contrastive) in runs.chain([(Family::RearecPrl, true)]) {
-        let cfg = config(family, 2, 7, 4, 2, 2, 2, 5, 0.8);
+    let with_noise_view = [(Family::RearecPrl, true), (Family::Dtrec, true)];
+    for (family, contrastive) in runs.chain(with_noise_view) {
+        let cfg = ModelConfig {
+            dtrec_contrastive: family == Family::Dtrec && contrastive,
+            ..config(family, 2, 7, 4, 2, 2, 2, 5, 0.8)
+        };
         let mut model = Model::from_params(cfg.clone(), random_params(&cfg, 11)).unwrap();
         model.set_contrastive(contrastive);
         if contrastive {

@@ -252,6 +252,8 @@ pub fn experiment(args: &ExperimentArgs) -> Result<String, String> {
             t_max
         });
         config.hps = Some(spec.hps.name().to_string());
+        // the option adds PRL's noise view to DTRec; the baselines keep their own objectives
+        config.dtrec_contrastive &= spec.family == Family::Dtrec;
         let (model, train) = config.resolve(data.num_items())?;
         command_train.get_or_insert_with(|| train.clone());
         let trained = train_or_load(&data, &split, model, &train, &dir, spec)?;

@@ -41,6 +41,10 @@ pub struct ConfigArgs {
     /// ReaRec-PRL's softening of earlier steps (1 = method.md).
     #[arg(long)]
     pub hps_tau_growth: Option<f64>,
+    /// DTRec also trains with ReaRec-PRL's contrastive noise view
+    /// (outside method.md).
+    #[arg(long)]
+    pub dtrec_contrastive: bool,
     /// Re-cluster the prototypes every this many epochs.
     #[arg(long)]
     pub kmeans_every: Option<usize>,
@@ -158,6 +162,9 @@ impl ConfigArgs {
             "step_dropout",
             self.step_dropout.map(Into::into),
         );
+        if self.dtrec_contrastive {
+            model.insert("dtrec_contrastive".into(), true.into());
+        }
         let model: ModelConfig = serde_json::from_value(serde_json::Value::Object(model))
             .map_err(|e| format!("model config: {e}"))?;
         model.validate().map_err(|e| e.to_string())?;

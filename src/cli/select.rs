@@ -291,6 +291,9 @@ fn non_default_settings(
         if let Some(step) = model.step_dropout {
             out.push(format!("step dropout {step}"));
         }
+        if model.dtrec_contrastive {
+            out.push("PRL's contrastive view".into());
+        }
     }
     let Some(train) = train else {
         return out;

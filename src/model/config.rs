@@ -69,6 +69,15 @@ pub struct ModelConfig {
     /// ReaRec-PRL's contrastive noise view.
     #[serde(default = "defaults::prl_noise_std")]
     pub prl_noise_std: f64,
+    /// DTRec also trains with ReaRec-PRL's contrastive noise view (the same
+    /// L_RCL, switched on after the same warm-up). Outside method.md, whose
+    /// DTRec has none; off by default and left out of the file when off.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dtrec_contrastive: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A model family: the same encoder and reasoning chain, different
@@ -209,6 +218,7 @@ impl ModelConfig {
             erl_lambda: defaults::erl_lambda(),
             prl_alpha: defaults::prl_alpha(),
             prl_noise_std: defaults::prl_noise_std(),
+            dtrec_contrastive: false,
         }
     }
 
@@ -227,6 +237,26 @@ impl ModelConfig {
             family,
             t_max,
             ..Self::sasrec(n_items)
+        }
+    }
+
+    /// Whether this model trains with ReaRec-PRL's contrastive noise view
+    /// (once the trainer switches it on): `rearec-prl` always, `dtrec` when
+    /// `dtrec_contrastive` is set.
+    ///
+    /// ```
+    /// use dtrec::model::{Family, ModelConfig};
+    /// assert!(ModelConfig::reasoning(10, Family::RearecPrl, 2).uses_contrastive());
+    /// let dtrec = ModelConfig::reasoning(10, Family::Dtrec, 2);
+    /// assert!(!dtrec.uses_contrastive());
+    /// let with = ModelConfig { dtrec_contrastive: true, ..dtrec };
+    /// assert!(with.uses_contrastive() && with.validate().is_ok());
+    /// ```
+    pub fn uses_contrastive(&self) -> bool {
+        match self.family {
+            Family::RearecPrl => true,
+            Family::Dtrec => self.dtrec_contrastive,
+            Family::Sasrec | Family::RearecErl => false,
         }
     }
 
@@ -354,6 +384,15 @@ impl ModelConfig {
                 format!("must be finite and ≥ 0, got {}", self.prl_noise_std),
             ));
         }
+        if self.dtrec_contrastive && !(self.family == Family::Dtrec && self.t_max > 0) {
+            return Err(err(
+                "dtrec_contrastive",
+                format!(
+                    "is for family dtrec with t_max ≥ 1, got {} with t_max {}",
+                    self.family, self.t_max
+                ),
+            ));
+        }
         if self.n_params() > MAX_PARAMS {
             return Err(err(
                 "n_items",
@@ -401,6 +440,18 @@ mod tests {
             assert_eq!(json, format!("\"{f}\""));
         }
         assert!(serde_json::from_str::<Family>(r#""rearec""#).is_err());
+        // the option outside method.md is written only when on
+        let dtrec = ModelConfig::reasoning(10, Family::Dtrec, 2);
+        assert!(!serde_json::to_string(&dtrec)
+            .unwrap()
+            .contains("contrastive"));
+        let with = ModelConfig {
+            dtrec_contrastive: true,
+            ..dtrec
+        };
+        let json = serde_json::to_string(&with).unwrap();
+        assert!(json.contains(r#""dtrec_contrastive":true"#), "{json}");
+        assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), with);
     }
 
     #[test]
@@ -485,6 +536,13 @@ mod tests {
                     ..ModelConfig::reasoning(5, Family::RearecPrl, 2)
                 },
                 "prl_alpha",
+            ),
+            (
+                ModelConfig {
+                    dtrec_contrastive: true,
+                    ..ModelConfig::reasoning(5, Family::RearecErl, 2)
+                },
+                "dtrec_contrastive",
             ),
             (
                 ModelConfig {

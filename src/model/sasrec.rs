@@ -118,6 +118,41 @@ impl<T> std::fmt::Debug for WorkPool<T> {
     }
 }
 
+/// ReaRec-PRL's L_RCL over the chunk's clean and noisy states (mean over
+/// the chunk's rows), its gradient scaled by `dloss_rows` and added to the
+/// chain's clean and noisy state gradients when `with_grads`.
+#[allow(clippy::too_many_arguments)]
+fn contrastive_term<T: Kernels>(
+    work: &mut Work<T>,
+    with_grads: bool,
+    nb: usize,
+    s: usize,
+    d: usize,
+    tau: T,
+    dloss_rows: T,
+) -> T {
+    reset(&mut work.chain.dnoisy, nb * s * d);
+    let (dn, dc) = if with_grads {
+        (
+            Some(&mut work.chain.dnoisy[..]),
+            Some(&mut work.chain.dstates[..]),
+        )
+    } else {
+        (None, None)
+    };
+    rcl_loss(
+        dn,
+        dc,
+        &work.chain.noisy_states,
+        &work.chain.states,
+        nb,
+        s,
+        d,
+        tau,
+        dloss_rows,
+    )
+}
+
 fn pop<X>(m: &Mutex<Vec<X>>) -> Option<X> {
     m.lock().unwrap_or_else(|e| e.into_inner()).pop()
 }
@@ -224,7 +259,8 @@ impl<T: Kernels> Model<T> {
     /// Turns ReaRec-PRL's reasoning contrastive loss L_RCL on or off (off
     /// after construction; the trainer turns it on after the warm-up epochs,
     /// method.md §3). It only acts for family `rearec-prl` and in training
-    /// mode (a dropout seed given): a noise view of the reasoning steps
+    /// mode (a dropout seed given), and for `dtrec` when its config sets
+    /// `dtrec_contrastive`: a noise view of the reasoning steps
     /// ([`chain`](super::chain)) and, per step k ≥ 1, a softmax over the dot
     /// products of noisy vs clean states /τ with target = the same row. The
     /// softmax runs over the rows of one chunk of [`CHUNK`] consecutive
@@ -240,7 +276,7 @@ impl<T: Kernels> Model<T> {
     }
 
     fn contrastive_active(&self) -> bool {
-        self.contrastive && self.config.family == Family::RearecPrl
+        self.contrastive && self.config.uses_contrastive()
     }
 
     /// The same model in another scalar type.
@@ -713,32 +749,15 @@ impl<T: Kernels> Model<T> {
                     )
                     .total
                 };
-                let mut rcl = T::ZERO;
-                if noisy {
-                    reset(&mut work.chain.dnoisy, nb * s * d);
-                    let (dn, dc) = match grads {
-                        Some(_) => (
-                            Some(&mut work.chain.dnoisy[..]),
-                            Some(&mut work.chain.dstates[..]),
-                        ),
-                        None => (None, None),
-                    };
-                    rcl = rcl_loss(
-                        dn,
-                        dc,
-                        &work.chain.noisy_states,
-                        &work.chain.states,
-                        nb,
-                        s,
-                        d,
-                        tau,
-                        dloss * rows,
-                    );
-                }
+                let rcl = if noisy {
+                    contrastive_term(work, grads.is_some(), nb, s, d, tau, dloss * rows)
+                } else {
+                    T::ZERO
+                };
                 (total + rcl).to_f64() * nb as f64
             }
             // DTRec's item loss: CE of the final state (validation rules out
-            // sasrec with t_max > 0)
+            // sasrec with t_max > 0), plus L_RCL when its config asks for it
             Family::Dtrec | Family::Sasrec => {
                 let inv_tau = T::from_f64(1.0 / cfg.tau);
                 reset(&mut work.h, nb * d);
@@ -777,7 +796,13 @@ impl<T: Kernels> Model<T> {
                             .copy_from_slice(&work.dh[j * d..(j + 1) * d]);
                     }
                 }
-                work.losses.iter().map(|l| l.to_f64()).sum()
+                let item: f64 = work.losses.iter().map(|l| l.to_f64()).sum();
+                if noisy {
+                    let rcl = contrastive_term(work, grads.is_some(), nb, s, d, tau, dloss * rows);
+                    item + rcl.to_f64() * nb as f64
+                } else {
+                    item
+                }
             }
         };
         if let Some(extra) = extra {

@@ -26,8 +26,8 @@ use crate::reasoning::indicators::IndicatorBasis;
 /// number as its stream, the initialisation its own streams).
 const DROPOUT_SEED_STREAM: u64 = 0xD50_0001;
 
-/// ReaRec-PRL trains without its contrastive noise view for this many
-/// epochs, then with it (method.md §3).
+/// ReaRec-PRL (and DTRec with `dtrec_contrastive`) trains without its
+/// contrastive noise view for this many epochs, then with it (method.md §3).
 pub const PRL_WARMUP_EPOCHS: usize = 2;
 
 /// One finished epoch.
@@ -426,7 +426,7 @@ fn run_epoch(
     let cfg = state.model.config().clone();
     state
         .model
-        .set_contrastive(cfg.family == Family::RearecPrl && epoch >= PRL_WARMUP_EPOCHS);
+        .set_contrastive(cfg.uses_contrastive() && epoch >= PRL_WARMUP_EPOCHS);
     let hps_on = cfg.family == Family::Dtrec && cfg.t_max > 0;
     if hps_on && config.hps.refresh_due(epoch) {
         let current = state.prototypes.take();
