@@ -338,3 +338,73 @@ fn a_step_temperature_growth_below_one_is_a_config_error() {
     assert_eq!(fine.step_temperature(0.1, 0, 2), 0.1 * 25.0);
     assert_eq!(fine.step_temperature(0.1, 2, 2), 0.1);
 }
+
+/// DTRec generalises ReaRec-PRL: with `cluster-soft` at ε = 1 (every step's
+/// target is y itself), λ_HPS = 1, step temperatures τ·α^{T−t} and PRL's
+/// contrastive view, its training loss and gradient are PRL's with that α
+/// (same parameters, batch and dropout masks), up to f32 summation order.
+#[test]
+fn dtrec_with_flat_targets_and_prl_temperatures_is_rearec_prl() {
+    let (n, t_max, alpha) = (40, 2, 3.0);
+    let dtrec_cfg = ModelConfig {
+        // a high τ keeps the in-batch contrastive softmax far from one-hot,
+        // so its term is not negligible
+        tau: 3.0,
+        dtrec_contrastive: true,
+        ..small_model(n, t_max).config().clone()
+    };
+    let mut dtrec = Sasrec::new(dtrec_cfg.clone(), 5).unwrap();
+    let prl_cfg = ModelConfig {
+        family: Family::RearecPrl,
+        prl_alpha: alpha,
+        dtrec_contrastive: false,
+        ..dtrec_cfg
+    };
+    let mut prl = Sasrec::from_params(prl_cfg, dtrec.params.clone()).unwrap();
+    dtrec.set_contrastive(true);
+    prl.set_contrastive(true);
+    let config = HpsConfig {
+        variant: HpsVariant::ClusterSoft,
+        lambda: 1.0,
+        epsilon: 1.0,
+        k_min: 4,
+        step_tau_growth: alpha,
+        ..HpsConfig::default()
+    };
+    let protos = cluster_items(None, &dtrec, &config, 3).unwrap();
+    let hps = HpsLoss::new(&protos, &dtrec, &config);
+    let extra = |a: StateLossArgs<'_, f32>| hps.eval(a);
+    let batch = dtrec::model::TrainBatch::new(
+        vec![0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0, 0, 0, 11, 12],
+        vec![4, 6, 2],
+        vec![13, 1, 40],
+        6,
+        n,
+    )
+    .unwrap();
+    let mut g_dtrec = dtrec.params.zeros_like();
+    let mut g_prl = prl.params.zeros_like();
+    let l_dtrec = dtrec.loss_and_grad_extra(&mut g_dtrec, &batch, Some(7), Some(&extra));
+    let l_prl = prl.loss_and_grad_extra(&mut g_prl, &batch, Some(7), None);
+    assert!(
+        (l_dtrec - l_prl).abs() <= 1e-5 * l_prl.abs(),
+        "{l_dtrec} vs {l_prl}"
+    );
+    // the noise view adds the same term to both
+    let mut plain = dtrec.clone();
+    plain.set_contrastive(false);
+    let rcl_dtrec = l_dtrec - plain.loss_extra(&batch, Some(7), Some(&extra));
+    prl.set_contrastive(false);
+    let rcl_prl = l_prl - prl.loss(&batch, Some(7));
+    assert!(rcl_prl > 1e-2, "PRL's contrastive term {rcl_prl}");
+    assert!(
+        (rcl_dtrec - rcl_prl).abs() <= 1e-5 * l_prl.abs(),
+        "{rcl_dtrec} vs {rcl_prl}"
+    );
+    for ((name, a), (_, b)) in g_dtrec.tensors().into_iter().zip(g_prl.tensors()) {
+        let scale = b.data.iter().fold(1e-3f32, |m, x| m.max(x.abs()));
+        for (x, y) in a.data.iter().zip(&b.data) {
+            assert!((x - y).abs() <= 1e-4 * scale, "{name}: {x} vs {y}");
+        }
+    }
+}
