@@ -121,7 +121,6 @@ impl<T> std::fmt::Debug for WorkPool<T> {
 /// ReaRec-PRL's L_RCL over the chunk's clean and noisy states (mean over
 /// the chunk's rows), its gradient scaled by `dloss_rows` and added to the
 /// chain's clean and noisy state gradients when `with_grads`.
-#[allow(clippy::too_many_arguments)]
 fn contrastive_term<T: Kernels>(
     work: &mut Work<T>,
     with_grads: bool,
