@@ -40,7 +40,8 @@ pub struct SelectArgs {
     /// Comma-separated `experiment` work directories of the same settings
     /// trained with other seeds. They are not chosen from: each chosen
     /// run's matches in them (same model and training settings, another
-    /// seed) are reported with it as mean ± standard deviation.
+    /// seed, any thread count) are reported with it as mean ± standard
+    /// deviation.
     #[arg(long, value_delimiter = ',')]
     pub replicates: Vec<PathBuf>,
 }
@@ -380,8 +381,9 @@ fn trained_alike(a: &Candidate, b: &Candidate) -> bool {
 
 /// `chosen` followed by its matches among `replicas`: the same model
 /// settings (family, T_max, …) and training settings (HPS variant, …) but
-/// for the seed, so the same group and served rule, one run per seed. A
-/// run whose training settings were not recorded has no matches.
+/// for the seed and the thread count (which changes only the order of
+/// sums), so the same group and served rule, one run per seed. A run whose
+/// training settings were not recorded has no matches.
 fn seeds_of<'a>(chosen: &'a Candidate, replicas: &'a [Candidate]) -> Vec<&'a Candidate> {
     let mut runs = vec![chosen];
     let Some(train) = &chosen.train else {
@@ -392,6 +394,7 @@ fn seeds_of<'a>(chosen: &'a Candidate, replicas: &'a [Candidate]) -> Vec<&'a Can
         let same = r.model == chosen.model
             && TrainConfig {
                 seed: train.seed,
+                threads: train.threads,
                 ..other.clone()
             } == *train;
         let new_seed = runs
