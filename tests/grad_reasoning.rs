@@ -4,7 +4,7 @@
 //! seed), against central finite differences for EVERY element of EVERY
 //! parameter tensor, `reason_pos` included, through the whole chain of
 //! cached one-token steps (the chain itself has no stop-gradient). Tiny
-//! shapes: B ≤ 3, L ≤ 4, d ≤ 8, T_max ≤ 2, N ≤ 9. Metric: see
+//! shapes: B ≤ 3, L ≤ 4, d ≤ 8 but not 2, T_max ≤ 2, N ≤ 9. Metric: see
 //! `dtrec::nn::gradcheck`.
 //!
 //! ReaRec-ERL's KL term detaches p_i (method.md §3), so its gradient is not
@@ -171,6 +171,13 @@ proptest! {
                                              l in 1usize..5, heads in 1usize..3, dh in 1usize..5,
                                              layers in 1usize..3, inner in 1usize..7, n in 1usize..10,
                                              tau in 0.5f64..1.5, sd in 0usize..3, seed in any::<u64>()) {
+        // A width-2 LayerNorm is a sign function of its two inputs: when they
+        // nearly tie, its output is flat up to rounding flips of hundreds of
+        // ulps and varies on a scale far below h, so finite differences are
+        // noise (`dtrec::nn::gradcheck`). The layer test guards its rows'
+        // spread directly; here the rows are internal, so width 2 is left out
+        // (width 1 is exact: x − mean = 0).
+        prop_assume!(heads * dh != 2, "width-2 LayerNorm rows can tie");
         // fam = 3, 4: ReaRec-PRL, DTRec with the contrastive noise view on
         let family = [FAMILIES[0], FAMILIES[1], FAMILIES[2], Family::RearecPrl, Family::Dtrec][fam];
         let cfg = ModelConfig {
