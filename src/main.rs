@@ -112,6 +112,15 @@ enum Command {
     /// Choose each family's configuration on validation across several experiment work
     /// directories; write the chosen runs' test figures to a section of RESULTS.md.
     Select(cli::SelectArgs),
+    /// Compare model B with model A sample by sample from their `eval --ranks-out` files,
+    /// written on the same data: per split, NDCG@10 and HR@10 differences (B − A) with
+    /// standard errors, 95% intervals and p-values.
+    Compare {
+        /// Ranks file of model A, the reference.
+        a: PathBuf,
+        /// Ranks file of model B.
+        b: PathBuf,
+    },
     /// Dataset statistics.
     Stats {
         #[command(flatten)]
@@ -283,6 +292,11 @@ fn run(command: Command) -> Result<(), String> {
             let table = cli::select(&args)?;
             println!("{table}");
             eprintln!("table written to {}", args.results.display());
+            Ok(())
+        }
+        Command::Compare { a, b } => {
+            let splits = dtrec::eval::compare_rank_paths(&a, &b).map_err(|e| e.to_string())?;
+            print!("{}", cli::comparison_table(&a, &b, &splits));
             Ok(())
         }
         Command::Stats { data } => {

@@ -38,17 +38,17 @@ fn printed_ndcg10(stdout: &str, heading: &str) -> f64 {
     row.split_whitespace().nth(column).unwrap().parse().unwrap()
 }
 
-#[test]
-fn ranks_csv_reproduces_the_printed_metrics_and_the_breakdown_covers_every_sample() {
-    let dir = std::env::temp_dir().join(format!("dtrec-cli-eval-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// The synthetic data every test here evaluates on.
+const DATA: [&str; 4] = ["--synthetic-users", "80", "--split", "loo"];
+
+/// Trains a tiny two-step DTRec model for one epoch into `dir`.
+fn train_tiny(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
     let model = dir.join("model.safetensors");
-    let data = ["--synthetic-users", "80", "--split", "loo"];
     dtrec(
         &[
             &["train"][..],
-            &data,
+            &DATA,
             &[
                 "--family", "dtrec", "--t-max", "2", "--d", "8", "--heads", "1",
             ],
@@ -67,6 +67,15 @@ fn ranks_csv_reproduces_the_printed_metrics_and_the_breakdown_covers_every_sampl
         .concat(),
         &[&model],
     );
+    model
+}
+
+#[test]
+fn ranks_csv_reproduces_the_printed_metrics_and_the_breakdown_covers_every_sample() {
+    let dir = std::env::temp_dir().join(format!("dtrec-cli-eval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let model = train_tiny(&dir);
+    let data = DATA;
     let ranks = dir.join("ranks.csv");
     let stdout = dtrec(
         &[&["eval"][..], &data, &["--breakdown", "--model"]].concat(),
@@ -132,5 +141,71 @@ fn ranks_csv_reproduces_the_printed_metrics_and_the_breakdown_covers_every_sampl
             );
         }
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `dtrec compare` of the model's halting run (B) against its fixed-depth
+/// run (A): the table's means are the two evals' printed NDCG@10, and files
+/// of different data are refused with the file and the line.
+#[test]
+fn compare_pairs_two_ranks_files_of_one_model() {
+    let dir = std::env::temp_dir().join(format!("dtrec-cli-compare-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let model = train_tiny(&dir);
+    let (halting, fixed) = (dir.join("halting.csv"), dir.join("fixed.csv"));
+    let eval = |extra: &[&str], ranks: &Path| {
+        dtrec(
+            &[&["eval"][..], &DATA, extra, &["--model"]].concat(),
+            &[&model, Path::new("--ranks-out"), ranks],
+        )
+    };
+    let halting_out = eval(&[], &halting);
+    let fixed_out = eval(&["--fixed-depth"], &fixed);
+    let table = dtrec(&["compare"], &[&fixed, &halting]);
+
+    for split in ["validation", "test"] {
+        let row: Vec<&str> = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| {split} | 80 | NDCG@10 |")))
+            .unwrap_or_else(|| panic!("no {split} NDCG@10 row in:\n{table}"))
+            .split('|')
+            .map(str::trim)
+            .collect();
+        let (a, b): (f64, f64) = (row[4].parse().unwrap(), row[5].parse().unwrap());
+        assert!(
+            (a - printed_ndcg10(&fixed_out, split)).abs() < 1e-4,
+            "{table}"
+        );
+        assert!(
+            (b - printed_ndcg10(&halting_out, split)).abs() < 1e-4,
+            "{table}"
+        );
+        assert_eq!(row[13], "2.00", "fixed depth runs both steps: {table}");
+        let counts: u64 = row[10..13].iter().map(|c| c.parse::<u64>().unwrap()).sum();
+        assert_eq!(
+            counts, 80,
+            "every sample is a win, a loss or a tie: {table}"
+        );
+    }
+
+    let shorter = dir.join("shorter.csv");
+    // the header and 80 + 80 samples: lines 1 ..= 161; drop the last
+    let text = std::fs::read_to_string(&fixed).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.pop();
+    std::fs::write(&shorter, lines.join("\n") + "\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
+        .arg("compare")
+        .args([&halting, &shorter])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "{}:161: more samples than {}, which ends at line 160",
+        halting.display(),
+        shorter.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

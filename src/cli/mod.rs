@@ -1,5 +1,6 @@
 //! Pieces of the command-line tool.
 
+mod compare;
 mod data_args;
 mod experiment;
 mod halting;
@@ -8,6 +9,7 @@ mod run_config;
 mod sample_report;
 mod select;
 
+pub use compare::comparison_table;
 pub use data_args::{DataArgs, FormatArg, SplitArg};
 pub use experiment::{experiment, ExperimentArgs};
 pub use halting::{halting_json, print_halting};

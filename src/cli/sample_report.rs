@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use dtrec::data::{Interactions, Sample};
-use dtrec::eval::{Breakdown, DEFAULT_CUTOFFS};
+use dtrec::eval::{Breakdown, DEFAULT_CUTOFFS, RANKS_HEADER};
 
 /// One evaluated split: its samples, their 1-based target ranks and the
 /// reasoning steps each ran.
@@ -37,9 +37,6 @@ pub fn breakdown(
     Breakdown::of(evaluated.ranks, &lens, &counts, &DEFAULT_CUTOFFS)
         .expect("the default cutoffs are valid")
 }
-
-/// Header of the ranks CSV.
-pub const RANKS_HEADER: &str = "split,user,history_len,target,target_train_count,rank,steps";
 
 /// Writes one CSV row per sample of every split in `evaluated` to `path`
 /// (atomically), with external user and item ids.

@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 pub use batch::{epoch_order, Batch, BatchConfig, EpochBatches};
 pub use error::DataError;
 pub use filter::DuplicatePolicy;
+pub(crate) use lines::LineReader;
 pub use lines::{ReadOptions, DEFAULT_MAX_LINE_BYTES};
 pub use s3rec::read_s3rec;
 pub use split::{leave_one_out, temporal_split, Sample, Split, SplitReport, TemporalConfig};

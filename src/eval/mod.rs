@@ -13,6 +13,7 @@
 mod breakdown;
 mod evaluator;
 mod metrics;
+mod paired;
 mod poprec;
 pub mod rank;
 mod serve;
@@ -21,6 +22,10 @@ pub use breakdown::{Breakdown, Segment, HISTORY_EDGES, POPULARITY_EDGES};
 pub use evaluator::{BatchScorer, EvalError, EvalReport, Evaluator, ScoreFn};
 pub use metrics::{
     validate_cutoffs, CutoffError, CutoffMetrics, Metrics, MetricsAccumulator, DEFAULT_CUTOFFS,
+};
+pub use paired::{
+    compare_rank_files, compare_rank_paths, ndcg_at_10, paired_metric, PairedAccumulator,
+    PairedMetric, RanksError, SplitComparison, RANKS_HEADER,
 };
 pub use poprec::{PopRec, PopRecError};
 pub use rank::{target_rank, RankError};
