@@ -16,6 +16,7 @@ mod metrics;
 mod paired;
 mod poprec;
 pub mod rank;
+mod ranks_file;
 mod serve;
 
 pub use breakdown::{Breakdown, Segment, HISTORY_EDGES, POPULARITY_EDGES};
@@ -23,10 +24,10 @@ pub use evaluator::{BatchScorer, EvalError, EvalReport, Evaluator, ScoreFn};
 pub use metrics::{
     validate_cutoffs, CutoffError, CutoffMetrics, Metrics, MetricsAccumulator, DEFAULT_CUTOFFS,
 };
-pub use paired::{
-    compare_rank_files, compare_rank_paths, ndcg_at_10, paired_metric, PairedAccumulator,
-    PairedMetric, RanksError, SplitComparison, RANKS_HEADER,
-};
+pub use paired::{paired_metric, PairedAccumulator, PairedMetric};
 pub use poprec::{PopRec, PopRecError};
 pub use rank::{target_rank, RankError};
+pub use ranks_file::{
+    compare_rank_files, compare_rank_paths, RanksError, SplitComparison, RANKS_HEADER,
+};
 pub use serve::{recommend_batch, top_k_items, ItemVocab, Recommendation, ServeError};
