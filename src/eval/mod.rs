@@ -1,5 +1,7 @@
 //! Evaluation: full-ranking metrics (HR, NDCG, MRR), a batched parallel
-//! evaluator, the popularity baseline and model-agnostic serving helpers.
+//! evaluator, the popularity baseline, model-agnostic serving helpers, and
+//! two models compared sample by sample from their per-sample ranks files
+//! ([`compare_rank_files`], with [`paired_metric`]'s statistics).
 //!
 //! Protocol (method.md §4): every sample has one target item, ranked against
 //! all N items by `rank = 1 + #{v ≠ y : s_v ≥ s_y}` — ties count against the
