@@ -311,7 +311,8 @@ fn read_header<R: BufRead>(lines: &mut LineReader<R>, file: &str) -> Result<(), 
 
 /// Compares model B's ranks file with model A's, split by split, in the
 /// order the splits first appear. `name_a` and `name_b` name the inputs in
-/// errors. See the [module docs](self).
+/// errors. Files from different data are refused at the first line that
+/// names another sample; nothing is stored per sample.
 pub fn compare_rank_files<A: BufRead, B: BufRead>(
     a: A,
     name_a: &str,
