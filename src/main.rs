@@ -114,12 +114,17 @@ enum Command {
     Select(cli::SelectArgs),
     /// Compare model B with model A sample by sample from their `eval --ranks-out` files,
     /// written on the same data: per split, NDCG@10 and HR@10 differences (B − A) with
-    /// standard errors, 95% intervals and p-values.
+    /// standard errors, 95% intervals and p-values. With `--pair` for more seeds, also a
+    /// paired t-test over the seeds.
     Compare {
         /// Ranks file of model A, the reference.
         a: PathBuf,
         /// Ranks file of model B.
         b: PathBuf,
+        /// Ranks files of A and B trained with another seed (repeatable). The seeds are
+        /// then also compared as runs: Student's t over the per-seed differences.
+        #[arg(long = "pair", num_args = 2, value_names = ["A", "B"], action = clap::ArgAction::Append)]
+        pairs: Vec<PathBuf>,
     },
     /// Dataset statistics.
     Stats {
@@ -294,9 +299,19 @@ fn run(command: Command) -> Result<(), String> {
             eprintln!("table written to {}", args.results.display());
             Ok(())
         }
-        Command::Compare { a, b } => {
-            let splits = dtrec::eval::compare_rank_paths(&a, &b).map_err(|e| e.to_string())?;
-            print!("{}", cli::comparison_table(&a, &b, &splits));
+        Command::Compare { a, b, pairs } => {
+            let mut runs = Vec::with_capacity(1 + pairs.len() / 2);
+            for (a, b) in
+                std::iter::once((&a, &b)).chain(pairs.chunks_exact(2).map(|p| (&p[0], &p[1])))
+            {
+                let splits = dtrec::eval::compare_rank_paths(a, b).map_err(|e| e.to_string())?;
+                print!("{}", cli::comparison_table(a, b, &splits));
+                runs.push(splits);
+            }
+            if runs.len() > 1 {
+                let pooled = dtrec::eval::compare_across_runs(&runs).map_err(|e| e.to_string())?;
+                print!("\n{}", cli::across_runs_table(&pooled));
+            }
             Ok(())
         }
         Command::Stats { data } => {

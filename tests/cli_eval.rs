@@ -2,6 +2,7 @@
 //! reproduce the printed metrics, and `--breakdown` prints segments that
 //! partition the samples.
 
+use dtrec::eval::RANKS_HEADER;
 use std::path::Path;
 use std::process::Command;
 
@@ -187,6 +188,45 @@ fn compare_pairs_two_ranks_files_of_one_model() {
             "every sample is a win, a loss or a tie: {table}"
         );
     }
+
+    // the same pair twice, pooled as two seeds: the pooled difference is the
+    // pair's, and a pair scored on other samples is refused by its run number
+    let pooled = dtrec(
+        &["compare"],
+        &[&fixed, &halting, Path::new("--pair"), &fixed, &halting],
+    );
+    let (single, over_seeds) = pooled.split_at(pooled.find("Over seeds").expect(&pooled));
+    assert_eq!(
+        single.matches("| test | 80 | NDCG@10 |").count(),
+        2,
+        "{pooled}"
+    );
+    let diff_of = |table: &str, prefix: &str, column: usize| -> String {
+        let row = table.lines().find(|l| l.starts_with(prefix)).expect(table);
+        row.split('|')
+            .map(str::trim)
+            .nth(column)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        diff_of(over_seeds, "| test | 80 | 2 | NDCG@10 |", 7),
+        diff_of(single, "| test | 80 | NDCG@10 |", 6),
+        "{pooled}"
+    );
+    let other = dir.join("other.csv");
+    std::fs::write(&other, format!("{RANKS_HEADER}\ntest,someone,3,i1,1,2,1\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
+        .arg("compare")
+        .args([&fixed, &halting, Path::new("--pair"), &other, &other])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("run 2: the validation split holds other samples than run 1's"),
+        "{stderr}"
+    );
 
     let shorter = dir.join("shorter.csv");
     // the header and 80 + 80 samples: lines 1 ..= 161; drop the last

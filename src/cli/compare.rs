@@ -1,9 +1,10 @@
-//! `dtrec compare`: two models' `eval --ranks-out` files, sample by sample.
+//! `dtrec compare`: two models' `eval --ranks-out` files, sample by sample,
+//! and several seeds' pairs of them pooled as runs.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use dtrec::eval::{PairedMetric, SplitComparison};
+use dtrec::eval::{SplitAcrossRuns, SplitComparison};
 
 /// The comparison as a Markdown table, one row per split and metric, with
 /// a heading that names both files and says what the intervals cover.
@@ -32,8 +33,8 @@ pub fn comparison_table(a: &Path, b: &Path, splits: &[SplitComparison]) -> Strin
                 m.mean_a,
                 m.mean_b,
                 m.mean_diff,
-                relative(m),
-                interval(m),
+                relative(m.mean_a, m.mean_diff),
+                interval(m.std_error, m.ci95),
                 p_value(m.p_value),
                 m.b_better,
                 m.a_better,
@@ -47,20 +48,56 @@ pub fn comparison_table(a: &Path, b: &Path, splits: &[SplitComparison]) -> Strin
     out
 }
 
+/// The seeds' comparisons pooled as runs (after one [`comparison_table`]
+/// per seed): a Markdown table with a paired t-test over the per-seed
+/// differences.
+pub fn across_runs_table(splits: &[SplitAcrossRuns]) -> String {
+    let mut out = String::from(
+        "Over seeds: each seed's mean difference B − A is one run; the 95% intervals and \
+         two-sided p-values are Student's t over the runs, so they cover training noise on \
+         these samples, not which users are in the split.\n\n\
+         | split | samples | runs | metric | A | B | B − A | relative | 95% interval | p | runs B better | runs A better | steps A | steps B |\n\
+         |---|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n",
+    );
+    for split in splits {
+        for (metric, m) in [("NDCG@10", &split.ndcg10), ("HR@10", &split.hr10)] {
+            writeln!(
+                out,
+                "| {} | {} | {} | {metric} | {:.4} | {:.4} | {:+.5} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
+                split.split,
+                split.samples,
+                m.runs,
+                m.mean_a,
+                m.mean_b,
+                m.mean_diff,
+                relative(m.mean_a, m.mean_diff),
+                interval(m.std_error, m.ci95),
+                p_value(m.p_value),
+                m.b_better,
+                m.a_better,
+                split.mean_steps_a,
+                split.mean_steps_b,
+            )
+            .expect("writing to a String");
+        }
+    }
+    out
+}
+
 /// B − A relative to A, or "n/a" when A's mean is 0.
-fn relative(m: &PairedMetric) -> String {
-    if m.mean_a > 0.0 {
-        format!("{:+.1}%", 100.0 * m.mean_diff / m.mean_a)
+fn relative(mean_a: f64, mean_diff: f64) -> String {
+    if mean_a > 0.0 {
+        format!("{:+.1}%", 100.0 * mean_diff / mean_a)
     } else {
         "n/a".to_owned()
     }
 }
 
-fn interval(m: &PairedMetric) -> String {
-    if m.std_error.is_nan() {
+fn interval(std_error: f64, ci95: (f64, f64)) -> String {
+    if std_error.is_nan() {
         "n/a".to_owned()
     } else {
-        format!("[{:+.5}, {:+.5}]", m.ci95.0, m.ci95.1)
+        format!("[{:+.5}, {:+.5}]", ci95.0, ci95.1)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Evaluation: full-ranking metrics (HR, NDCG, MRR), a batched parallel
 //! evaluator, the popularity baseline, model-agnostic serving helpers, and
 //! two models compared sample by sample from their per-sample ranks files
-//! ([`compare_rank_files`], with [`paired_metric`]'s statistics).
+//! ([`compare_rank_files`], with [`paired_metric`]'s statistics) and over
+//! several seeds ([`compare_across_runs`], a paired t-test over runs).
 //!
 //! Protocol (method.md §4): every sample has one target item, ranked against
 //! all N items by `rank = 1 + #{v ≠ y : s_v ≥ s_y}` — ties count against the
@@ -12,6 +13,7 @@
 //! Item ids here are dense: `1..=N`, 0 is padding; a score row has N columns,
 //! column `j` ↔ item `j + 1`.
 
+mod across_runs;
 mod breakdown;
 mod evaluator;
 mod metrics;
@@ -21,6 +23,9 @@ pub mod rank;
 mod ranks_file;
 mod serve;
 
+pub use across_runs::{
+    across_runs, compare_across_runs, AcrossRunsError, RunsMetric, SplitAcrossRuns,
+};
 pub use breakdown::{Breakdown, Segment, HISTORY_EDGES, POPULARITY_EDGES};
 pub use evaluator::{BatchScorer, EvalError, EvalReport, Evaluator, ScoreFn};
 pub use metrics::{

@@ -37,6 +37,7 @@ use std::path::Path;
 
 use super::paired::{PairedAccumulator, PairedMetric};
 use crate::data::{DataError, LineReader, ReadOptions};
+use crate::io::Fnv1a64;
 use crate::reasoning::halting::ndcg_at_10;
 
 /// Header of the per-sample ranks CSV written by `dtrec eval --ranks-out`.
@@ -55,6 +56,10 @@ pub struct SplitComparison {
     pub split: &'static str,
     /// Samples of this split (the same in both files).
     pub samples: u64,
+    /// FNV-1a digest of the split's sample fields (all but rank and steps)
+    /// in file order: equal for two comparisons exactly when, barring a
+    /// hash collision, they were scored on the same samples.
+    pub samples_digest: u64,
     /// NDCG@10, B against A.
     pub ndcg10: PairedMetric,
     /// HR@10, B against A.
@@ -72,6 +77,7 @@ struct SplitAccumulator {
     hr10: PairedAccumulator,
     steps_a: f64,
     steps_b: f64,
+    samples_digest: Fnv1a64,
 }
 
 /// Why two ranks files could not be compared.
@@ -366,6 +372,7 @@ pub fn compare_rank_files<A: BufRead, B: BufRead>(
         acc.hr10.push(hit(row_a.rank), hit(row_b.rank));
         acc.steps_a += f64::from(row_a.steps);
         acc.steps_b += f64::from(row_b.steps);
+        acc.samples_digest.update_prefixed(row_a.sample.as_bytes());
     }
     if order.is_empty() {
         return Err(RanksError::NoSamples {
@@ -380,6 +387,7 @@ pub fn compare_rank_files<A: BufRead, B: BufRead>(
             SplitComparison {
                 split: SPLITS[s],
                 samples,
+                samples_digest: acc.samples_digest.finish(),
                 ndcg10: acc.ndcg10.finish().expect("the split has a sample"),
                 hr10: acc.hr10.finish().expect("the split has a sample"),
                 mean_steps_a: acc.steps_a / samples as f64,
