@@ -27,15 +27,17 @@ pub fn comparison_table(a: &Path, b: &Path, splits: &[SplitComparison]) -> Strin
         for (metric, m) in [("NDCG@10", &split.ndcg10), ("HR@10", &split.hr10)] {
             writeln!(
                 out,
-                "| {} | {} | {metric} | {:.4} | {:.4} | {:+.5} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
+                "| {} | {} | {metric} | {} | {} | {} | {} | {:.2} | {:.2} |",
                 split.split,
                 split.samples,
-                m.mean_a,
-                m.mean_b,
-                m.mean_diff,
-                relative(m.mean_a, m.mean_diff),
-                interval(m.std_error, m.ci95),
-                p_value(m.p_value),
+                difference_cells(
+                    m.mean_a,
+                    m.mean_b,
+                    m.mean_diff,
+                    m.std_error,
+                    m.ci95,
+                    m.p_value
+                ),
                 m.b_better,
                 m.a_better,
                 m.ties,
@@ -63,16 +65,18 @@ pub fn across_runs_table(splits: &[SplitAcrossRuns]) -> String {
         for (metric, m) in [("NDCG@10", &split.ndcg10), ("HR@10", &split.hr10)] {
             writeln!(
                 out,
-                "| {} | {} | {} | {metric} | {:.4} | {:.4} | {:+.5} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
+                "| {} | {} | {} | {metric} | {} | {} | {} | {:.2} | {:.2} |",
                 split.split,
                 split.samples,
                 m.runs,
-                m.mean_a,
-                m.mean_b,
-                m.mean_diff,
-                relative(m.mean_a, m.mean_diff),
-                interval(m.std_error, m.ci95),
-                p_value(m.p_value),
+                difference_cells(
+                    m.mean_a,
+                    m.mean_b,
+                    m.mean_diff,
+                    m.std_error,
+                    m.ci95,
+                    m.p_value
+                ),
                 m.b_better,
                 m.a_better,
                 split.mean_steps_a,
@@ -84,29 +88,33 @@ pub fn across_runs_table(splits: &[SplitAcrossRuns]) -> String {
     out
 }
 
-/// B − A relative to A, or "n/a" when A's mean is 0.
-fn relative(mean_a: f64, mean_diff: f64) -> String {
-    if mean_a > 0.0 {
+/// The cells `A | B | B − A | relative | 95% interval | p` of one row; the
+/// relative difference is "n/a" when A's mean is 0, the interval and p
+/// when there is no spread to estimate.
+fn difference_cells(
+    mean_a: f64,
+    mean_b: f64,
+    mean_diff: f64,
+    std_error: f64,
+    ci95: (f64, f64),
+    p: f64,
+) -> String {
+    let relative = if mean_a > 0.0 {
         format!("{:+.1}%", 100.0 * mean_diff / mean_a)
     } else {
         "n/a".to_owned()
-    }
-}
-
-fn interval(std_error: f64, ci95: (f64, f64)) -> String {
-    if std_error.is_nan() {
+    };
+    let interval = if std_error.is_nan() {
         "n/a".to_owned()
     } else {
         format!("[{:+.5}, {:+.5}]", ci95.0, ci95.1)
-    }
-}
-
-fn p_value(p: f64) -> String {
-    if p.is_nan() {
+    };
+    let p = if p.is_nan() {
         "n/a".to_owned()
     } else if p < 1e-4 {
         "< 0.0001".to_owned()
     } else {
         format!("{p:.4}")
-    }
+    };
+    format!("{mean_a:.4} | {mean_b:.4} | {mean_diff:+.5} | {relative} | {interval} | {p}")
 }
