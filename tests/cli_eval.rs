@@ -224,7 +224,12 @@ fn compare_pairs_two_ranks_files_of_one_model() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("run 2: the validation split holds other samples than run 1's"),
+        stderr.contains(&format!(
+            "run 2: the validation split holds other samples than run 1's; every run must be \
+             scored on the same data and split (run 2 is {} against {})",
+            other.display(),
+            other.display()
+        )),
         "{stderr}"
     );
 
