@@ -113,7 +113,7 @@ enum Command {
     /// directories; write the chosen runs' test figures to a section of RESULTS.md.
     Select(cli::SelectArgs),
     /// Compare model B with model A sample by sample from their `eval --ranks-out` files,
-    /// written on the same data: per split, NDCG@10 and HR@10 differences (B − A) with
+    /// written on the same data: per split, NDCG@10, HR@10 and HR@1 differences (B − A) with
     /// standard errors, 95% intervals and p-values. With `--pair` for more seeds, also a
     /// paired t-test over the seeds.
     Compare {

@@ -117,6 +117,9 @@ proptest! {
                 split.hr10.b_better,
                 part.iter().filter(|s| hits(s.rank_b) > hits(s.rank_a)).count() as u64
             );
+            let firsts = |rank: u32| f64::from(u8::from(rank == 1));
+            prop_assert!((split.hr1.mean_a - part.iter().map(|s| firsts(s.rank_a)).sum::<f64>() / n).abs() < 1e-12);
+            prop_assert!((split.hr1.mean_b - part.iter().map(|s| firsts(s.rank_b)).sum::<f64>() / n).abs() < 1e-12);
             let steps_b = part.iter().map(|s| f64::from(s.steps_b)).sum::<f64>() / n;
             prop_assert!((split.mean_steps_b - steps_b).abs() < 1e-12);
         }
@@ -130,7 +133,7 @@ proptest! {
         let forward = compare(&a, &b).unwrap();
         let backward = compare(&b, &a).unwrap();
         for (f, r) in forward.iter().zip(&backward) {
-            for (mf, mr) in [(&f.ndcg10, &r.ndcg10), (&f.hr10, &r.hr10)] {
+            for (mf, mr) in [(&f.ndcg10, &r.ndcg10), (&f.hr10, &r.hr10), (&f.hr1, &r.hr1)] {
                 prop_assert!((mf.mean_diff + mr.mean_diff).abs() < 1e-12);
                 prop_assert_eq!((mf.mean_a, mf.mean_b), (mr.mean_b, mr.mean_a));
                 prop_assert_eq!((mf.b_better, mf.a_better), (mr.a_better, mr.b_better));
@@ -141,7 +144,7 @@ proptest! {
             }
         }
         for s in compare(&a, &a).unwrap() {
-            for m in [&s.ndcg10, &s.hr10] {
+            for m in [&s.ndcg10, &s.hr10, &s.hr1] {
                 prop_assert_eq!(m.mean_diff, 0.0);
                 prop_assert_eq!(m.ties, s.samples);
                 if s.samples >= 2 {
@@ -178,7 +181,7 @@ proptest! {
                     let rows: u64 = splits.iter().map(|s| s.samples).sum();
                     prop_assert!(rows > 0 && rows < lines(x).min(lines(y)));
                     for s in &splits {
-                        for m in [&s.ndcg10, &s.hr10] {
+                        for m in [&s.ndcg10, &s.hr10, &s.hr1] {
                             prop_assert_eq!(m.b_better + m.a_better + m.ties, s.samples);
                         }
                     }
@@ -274,6 +277,8 @@ fn a_hand_computed_pair() {
         (2, 1, 0)
     );
     assert_eq!((v.hr10.mean_a, v.hr10.mean_b), (2.0 / 3.0, 1.0));
+    assert_eq!((v.hr1.mean_a, v.hr1.mean_b), (1.0 / 3.0, 1.0 / 3.0));
+    assert_eq!((v.hr1.b_better, v.hr1.a_better, v.hr1.ties), (1, 1, 1));
     assert_eq!((v.mean_steps_a, v.mean_steps_b), (2.0, 1.0));
 }
 
@@ -354,6 +359,8 @@ proptest! {
             prop_assert!((split.ndcg10.mean_diff - diff).abs() < 1e-12);
             let hr = runs.iter().map(|r| r[s].hr10.mean_b).sum::<f64>() / n;
             prop_assert!((split.hr10.mean_b - hr).abs() < 1e-12);
+            let hr1 = runs.iter().map(|r| r[s].hr1.mean_diff).sum::<f64>() / n;
+            prop_assert!((split.hr1.mean_diff - hr1).abs() < 1e-12);
             let steps = runs.iter().map(|r| r[s].mean_steps_a).sum::<f64>() / n;
             prop_assert!((split.mean_steps_a - steps).abs() < 1e-12);
         }

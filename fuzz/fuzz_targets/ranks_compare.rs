@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
             let rows: u64 = splits.iter().map(|s| s.samples).sum();
             assert!(rows < lines(a).min(lines(b)));
             for s in &splits {
-                for m in [&s.ndcg10, &s.hr10] {
+                for m in [&s.ndcg10, &s.hr10, &s.hr1] {
                     assert_eq!(m.b_better + m.a_better + m.ties, s.samples);
                     assert!((0.0..=1.0).contains(&m.mean_a) && (0.0..=1.0).contains(&m.mean_b));
                     assert!(m.p_value.is_nan() == (s.samples < 2));

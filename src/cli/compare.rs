@@ -24,7 +24,11 @@ pub fn comparison_table(a: &Path, b: &Path, splits: &[SplitComparison]) -> Strin
          |---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for split in splits {
-        for (metric, m) in [("NDCG@10", &split.ndcg10), ("HR@10", &split.hr10)] {
+        for (metric, m) in [
+            ("NDCG@10", &split.ndcg10),
+            ("HR@10", &split.hr10),
+            ("HR@1", &split.hr1),
+        ] {
             writeln!(
                 out,
                 "| {} | {} | {metric} | {} | {} | {} | {} | {:.2} | {:.2} |",
@@ -62,7 +66,11 @@ pub fn across_runs_table(splits: &[SplitAcrossRuns]) -> String {
          |---|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n",
     );
     for split in splits {
-        for (metric, m) in [("NDCG@10", &split.ndcg10), ("HR@10", &split.hr10)] {
+        for (metric, m) in [
+            ("NDCG@10", &split.ndcg10),
+            ("HR@10", &split.hr10),
+            ("HR@1", &split.hr1),
+        ] {
             writeln!(
                 out,
                 "| {} | {} | {} | {metric} | {} | {} | {} | {:.2} | {:.2} |",

@@ -112,6 +112,8 @@ pub struct SplitAcrossRuns {
     pub ndcg10: RunsMetric,
     /// HR@10 over runs, B against A.
     pub hr10: RunsMetric,
+    /// HR@1 over runs, B against A.
+    pub hr1: RunsMetric,
     /// Mean over runs of model A's mean reasoning steps.
     pub mean_steps_a: f64,
     /// Mean over runs of model B's mean reasoning steps.
@@ -187,6 +189,7 @@ pub fn compare_across_runs(
                 samples: head.samples,
                 ndcg10: pooled(|c| (c.ndcg10.mean_a, c.ndcg10.mean_b)),
                 hr10: pooled(|c| (c.hr10.mean_a, c.hr10.mean_b)),
+                hr1: pooled(|c| (c.hr1.mean_a, c.hr1.mean_b)),
                 mean_steps_a: runs.iter().map(|run| run[s].mean_steps_a).sum::<f64>() / n,
                 mean_steps_b: runs.iter().map(|run| run[s].mean_steps_b).sum::<f64>() / n,
             }

@@ -4,7 +4,7 @@
 //! `eval --ranks-out` writes one CSV row per sample ([`RANKS_HEADER`]). Two
 //! files written from the same data list the same samples in the same
 //! order, so model B is compared with model A line by line: per split, the
-//! [paired statistics](super::paired) of NDCG@10 and HR@10, and the mean
+//! [paired statistics](super::paired) of NDCG@10, HR@10 and HR@1, and the mean
 //! reasoning steps of each.
 //!
 //! The reader is hostile-input code. Each line is read under a byte cap
@@ -64,6 +64,8 @@ pub struct SplitComparison {
     pub ndcg10: PairedMetric,
     /// HR@10, B against A.
     pub hr10: PairedMetric,
+    /// HR@1 (the target ranked first), B against A.
+    pub hr1: PairedMetric,
     /// Mean reasoning steps model A ran.
     pub mean_steps_a: f64,
     /// Mean reasoning steps model B ran.
@@ -75,6 +77,7 @@ pub struct SplitComparison {
 struct SplitAccumulator {
     ndcg10: PairedAccumulator,
     hr10: PairedAccumulator,
+    hr1: PairedAccumulator,
     steps_a: f64,
     steps_b: f64,
     samples_digest: Fnv1a64,
@@ -370,6 +373,8 @@ pub fn compare_rank_files<A: BufRead, B: BufRead>(
             .push(ndcg_at_10(row_a.rank), ndcg_at_10(row_b.rank));
         let hit = |rank: u32| f64::from(u8::from(rank <= 10));
         acc.hr10.push(hit(row_a.rank), hit(row_b.rank));
+        let first = |rank: u32| f64::from(u8::from(rank == 1));
+        acc.hr1.push(first(row_a.rank), first(row_b.rank));
         acc.steps_a += f64::from(row_a.steps);
         acc.steps_b += f64::from(row_b.steps);
         acc.samples_digest.update_prefixed(row_a.sample.as_bytes());
@@ -390,6 +395,7 @@ pub fn compare_rank_files<A: BufRead, B: BufRead>(
                 samples_digest: acc.samples_digest.finish(),
                 ndcg10: acc.ndcg10.finish().expect("the split has a sample"),
                 hr10: acc.hr10.finish().expect("the split has a sample"),
+                hr1: acc.hr1.finish().expect("the split has a sample"),
                 mean_steps_a: acc.steps_a / samples as f64,
                 mean_steps_b: acc.steps_b / samples as f64,
             }
