@@ -64,6 +64,22 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
         &[&dtrec[..], &["--lambda-hps", "0.5", "--hps-epsilon", "0.5"]].concat(),
     );
     assert!(epsilon.contains("== training dtrec"), "{epsilon}");
+    let schedule = experiment(
+        &dir,
+        &[
+            &dtrec[..],
+            &[
+                "--lambda-hps",
+                "0.5",
+                "--hps-epsilon",
+                "0.5",
+                "--hps-epsilon-last",
+                "1",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(schedule.contains("== training dtrec"), "{schedule}");
     // DTRec with PRL's noise view is another model; the baselines ignore the flag
     let noise_view = experiment(
         &dir,
@@ -99,21 +115,26 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
 #[test]
 fn an_hps_epsilon_outside_zero_to_one_is_refused_naming_the_field() {
     let dir = std::env::temp_dir().join(format!("dtrec-cli-epsilon-{}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
-        .args(["experiment", "--synthetic-users", "60", "--split", "loo"])
-        .args(["--runs", "dtrec-cluster-soft", "--hps-epsilon", "1.5"])
-        .arg("--work-dir")
-        .arg(dir.join("work"))
-        .arg("--results")
-        .arg(dir.join("RESULTS.md"))
-        .output()
-        .expect("the dtrec binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("hps.epsilon") && stderr.contains("1.5"),
-        "{stderr}"
-    );
-    assert!(!dir.join("RESULTS.md").exists());
+    for (flag, field) in [
+        ("--hps-epsilon", "`hps.epsilon`"),
+        ("--hps-epsilon-last", "`hps.epsilon_last`"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
+            .args(["experiment", "--synthetic-users", "60", "--split", "loo"])
+            .args(["--runs", "dtrec-cluster-soft", flag, "1.5"])
+            .arg("--work-dir")
+            .arg(dir.join("work"))
+            .arg("--results")
+            .arg(dir.join("RESULTS.md"))
+            .output()
+            .expect("the dtrec binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(field) && stderr.contains("1.5"),
+            "{flag}: {stderr}"
+        );
+        assert!(!dir.join("RESULTS.md").exists());
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

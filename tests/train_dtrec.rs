@@ -29,7 +29,9 @@ fn small_model(n_items: usize, t_max: usize) -> Sasrec {
 
 /// λ·(1/(T − t₀))·Σ_{t = t₀ … T−1} of the library's per-step losses
 /// (t₀ = `config.first_step`), computed step by step, step t at temperature
-/// α^{T−t} (the model's τ and τ_p are 1; α = `config.step_tau_growth`).
+/// α^{T−t} (the model's τ and τ_p are 1; α = `config.step_tau_growth`) and,
+/// for `cluster-soft`, with ε_t on a line from `epsilon` at step 0 to
+/// `epsilon_last` (when set) at step T − 1.
 #[allow(clippy::too_many_arguments)]
 fn reference(
     variant: HpsVariant,
@@ -83,7 +85,14 @@ fn reference(
                     targets,
                     &members,
                     d,
-                    config.epsilon as f32,
+                    match config.epsilon_last {
+                        None => config.epsilon as f32,
+                        Some(last) => {
+                            (config.epsilon
+                                + (last - config.epsilon) * t as f64 / (t_max - 1) as f64)
+                                as f32
+                        }
+                    },
                     temperature,
                     dloss * weight * rows as f32,
                 )
@@ -105,14 +114,23 @@ fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
     let model = small_model(n, t_max);
     let cases = [HpsVariant::Prototype, HpsVariant::ClusterSoft]
         .into_iter()
-        .flat_map(|v| [(v, 0, 1.0), (v, 1, 1.0), (v, 0, 3.0)]);
-    for (variant, first_step, step_tau_growth) in cases {
+        .flat_map(|v| {
+            [
+                (v, 0, 1.0, None),
+                (v, 1, 1.0, None),
+                (v, 0, 3.0, None),
+                (v, 0, 1.0, Some(0.9)),
+            ]
+        });
+    for (variant, first_step, step_tau_growth, epsilon_last) in cases {
         let config = HpsConfig {
             variant,
             lambda: 0.7,
             k_min: 4,
             first_step,
             step_tau_growth,
+            epsilon: 0.3,
+            epsilon_last,
             ..HpsConfig::default()
         };
         let protos = cluster_items(None, &model, &config, 11).unwrap();
@@ -337,6 +355,31 @@ fn a_step_temperature_growth_below_one_is_a_config_error() {
     assert_eq!(fine.validate(), Ok(()));
     assert_eq!(fine.step_temperature(0.1, 0, 2), 0.1 * 25.0);
     assert_eq!(fine.step_temperature(0.1, 2, 2), 0.1);
+}
+
+#[test]
+fn a_last_step_epsilon_outside_zero_one_is_a_config_error() {
+    for last in [-0.1, 1.5, f64::NAN] {
+        let config = HpsConfig {
+            epsilon_last: Some(last),
+            ..HpsConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert!(err.contains("hps.epsilon_last"), "{last}: {err}");
+    }
+    let schedule = HpsConfig {
+        epsilon: 0.2,
+        epsilon_last: Some(1.0),
+        ..HpsConfig::default()
+    };
+    assert_eq!(schedule.validate(), Ok(()));
+    let steps: Vec<f64> = (0..5).map(|t| schedule.step_epsilon(t, 5)).collect();
+    assert_eq!(steps, [0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
+    assert_eq!(
+        schedule.step_epsilon(0, 1),
+        1.0,
+        "one step is the last step"
+    );
 }
 
 /// DTRec generalises ReaRec-PRL: with `cluster-soft` at ε = 1 (every step's

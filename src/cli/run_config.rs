@@ -37,6 +37,11 @@ pub struct ConfigArgs {
     /// step's soft target (the rest is spread over its cluster).
     #[arg(long)]
     pub hps_epsilon: Option<f64>,
+    /// `cluster-soft`: ε of the last HPS step T_max − 1; the steps between
+    /// interpolate linearly from `--hps-epsilon` at step 0 (method.md's
+    /// per-step ε_t). Unset: every step uses `--hps-epsilon`.
+    #[arg(long)]
+    pub hps_epsilon_last: Option<f64>,
     /// α of the HPS step temperatures: step t is scored at τ·α^(T_max − t),
     /// ReaRec-PRL's softening of earlier steps (1 = method.md).
     #[arg(long)]
@@ -191,6 +196,9 @@ impl ConfigArgs {
         }
         train.hps.lambda = self.lambda_hps.unwrap_or(train.hps.lambda);
         train.hps.epsilon = self.hps_epsilon.unwrap_or(train.hps.epsilon);
+        if let Some(last) = self.hps_epsilon_last {
+            train.hps.epsilon_last = Some(last);
+        }
         train.hps.step_tau_growth = self.hps_tau_growth.unwrap_or(train.hps.step_tau_growth);
         train.hps.kmeans_every = self.kmeans_every.unwrap_or(train.hps.kmeans_every);
         train.hps.first_step = self.hps_first_step.unwrap_or(train.hps.first_step);

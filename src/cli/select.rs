@@ -317,6 +317,9 @@ fn non_default_settings(
         }
         if hps.variant == HpsVariant::ClusterSoft {
             out.extend(changed([field("ε", hps.epsilon, base.epsilon)]));
+            if let Some(last) = hps.epsilon_last {
+                out.push(format!("last step's ε {last}"));
+            }
         }
         let layout = |l: HierarchyLayout| format!("{l:?}").to_lowercase();
         out.extend(changed([

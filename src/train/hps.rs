@@ -12,8 +12,12 @@
 //! Loss. With states h₀ … h_T of a row and its target y,
 //! L_HPS = (1/T_max)·Σ_{t<T_max} L_t and the model's loss gains λ_HPS·L_HPS:
 //! * `prototype`: L_t = CE(⟨h_t, c_i^{(t)}⟩/τ_p, cluster of y at level t);
-//! * `cluster-soft`: L_t = CE over items against ε·onehot(y) + (1 − ε)·
-//!   uniform(items in y's level-t cluster).
+//! * `cluster-soft`: L_t = CE over items against ε_t·onehot(y) + (1 − ε_t)·
+//!   uniform(items in y's level-t cluster). method.md writes the target's
+//!   own weight per step, ε_t: by default every step uses `epsilon`; with
+//!   `epsilon_last`, step 0 uses `epsilon`, the last step T_max − 1 uses
+//!   `epsilon_last`, and the steps between interpolate linearly, so the
+//!   coarse steps can lean on the clusters and the fine ones on y itself.
 //!
 //! Step temperatures. method.md scores every step at one temperature (τ_p
 //! for `prototype`, τ for `cluster-soft`). The option `step_tau_growth` = α
@@ -73,8 +77,15 @@ pub struct HpsConfig {
     pub kmeans_iters: usize,
     /// Prototype temperature τ_p; `None` uses the model's τ.
     pub tau_p: Option<f64>,
-    /// `cluster-soft`: weight ε of the target item itself in the soft target.
+    /// `cluster-soft`: weight ε of the target item itself in the soft target
+    /// (of step 0 when `epsilon_last` is set, of every step otherwise).
     pub epsilon: f64,
+    /// `cluster-soft`: ε of the last step T_max − 1, the steps between
+    /// interpolated linearly from `epsilon` at step 0 (see
+    /// [`HpsConfig::step_epsilon`]); `None` (the default) uses `epsilon` at
+    /// every step. Written to a config only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epsilon_last: Option<f64>,
     /// First state the step losses supervise: 0 (method.md: h₀ … h_{T−1},
     /// the encoder's output included) or 1 … T_max − 1 (h₀ gets no step
     /// loss, so the encoder learns from the item loss alone).
@@ -98,6 +109,7 @@ impl Default for HpsConfig {
             kmeans_iters: proto.kmeans_iters,
             tau_p: None,
             epsilon: 0.1,
+            epsilon_last: None,
             first_step: 0,
             step_tau_growth: 1.0,
         }
@@ -131,6 +143,11 @@ impl HpsConfig {
                 format!("must be in [0, 1], got {}", self.epsilon),
             );
         }
+        if let Some(last) = self.epsilon_last {
+            if !(0.0..=1.0).contains(&last) {
+                return bad("epsilon_last", format!("must be in [0, 1], got {last}"));
+            }
+        }
         if !(self.step_tau_growth.is_finite() && self.step_tau_growth >= 1.0) {
             return bad(
                 "step_tau_growth",
@@ -145,6 +162,28 @@ impl HpsConfig {
     pub fn step_temperature(&self, base: f64, t: usize, t_max: usize) -> f64 {
         let power = i32::try_from(t_max.saturating_sub(t)).unwrap_or(i32::MAX);
         base * self.step_tau_growth.powi(power)
+    }
+
+    /// `cluster-soft`'s ε_t, the target item's own weight at step `t` of a
+    /// model with `t_max` steps: `epsilon` at every step, or with
+    /// `epsilon_last` a line from `epsilon` at step 0 to `epsilon_last` at
+    /// step `t_max − 1`.
+    ///
+    /// ```
+    /// use dtrec::train::HpsConfig;
+    ///
+    /// let flat = HpsConfig { epsilon: 0.5, ..HpsConfig::default() };
+    /// assert_eq!(flat.step_epsilon(2, 3), 0.5);
+    /// let schedule = HpsConfig { epsilon: 0.5, epsilon_last: Some(1.0), ..HpsConfig::default() };
+    /// let steps: Vec<f64> = (0..3).map(|t| schedule.step_epsilon(t, 3)).collect();
+    /// assert_eq!(steps, [0.5, 0.75, 1.0]);
+    /// ```
+    pub fn step_epsilon(&self, t: usize, t_max: usize) -> f64 {
+        match self.epsilon_last {
+            None => self.epsilon,
+            Some(last) if t + 1 >= t_max => last,
+            Some(last) => self.epsilon + (last - self.epsilon) * t as f64 / (t_max - 1) as f64,
+        }
     }
 
     /// Whether the hierarchy is (re)built at the start of `epoch`.
@@ -205,7 +244,8 @@ pub struct HpsLoss<'a> {
     d: usize,
     /// Per step t < T_max, the temperature of its loss.
     step_tau: Vec<f32>,
-    epsilon: f32,
+    /// Per step t < T_max, `cluster-soft`'s ε_t.
+    step_epsilon: Vec<f32>,
 }
 
 impl<'a> HpsLoss<'a> {
@@ -235,7 +275,9 @@ impl<'a> HpsLoss<'a> {
             step_tau: (0..cfg.t_max)
                 .map(|t| config.step_temperature(base_tau, t, cfg.t_max) as f32)
                 .collect(),
-            epsilon: config.epsilon as f32,
+            step_epsilon: (0..cfg.t_max)
+                .map(|t| config.step_epsilon(t, cfg.t_max) as f32)
+                .collect(),
         }
     }
 
@@ -293,7 +335,7 @@ impl<'a> HpsLoss<'a> {
                     targets,
                     &self.members[t],
                     d,
-                    self.epsilon,
+                    self.step_epsilon[t],
                     self.step_tau[t],
                     dmean,
                 ),
