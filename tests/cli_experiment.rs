@@ -59,42 +59,13 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     assert!(first.contains("== training dtrec"), "{first}");
     let lambda = experiment(&dir, &[&dtrec[..], &["--lambda-hps", "0.5"]].concat());
     assert!(lambda.contains("== training dtrec"), "{lambda}");
-    let epsilon = experiment(
-        &dir,
-        &[&dtrec[..], &["--lambda-hps", "0.5", "--hps-epsilon", "0.5"]].concat(),
-    );
+    let hps = [&dtrec[..], &["--lambda-hps", "0.5", "--hps-epsilon", "0.5"]].concat();
+    let epsilon = experiment(&dir, &hps);
     assert!(epsilon.contains("== training dtrec"), "{epsilon}");
-    let schedule = experiment(
-        &dir,
-        &[
-            &dtrec[..],
-            &[
-                "--lambda-hps",
-                "0.5",
-                "--hps-epsilon",
-                "0.5",
-                "--hps-epsilon-last",
-                "1",
-            ],
-        ]
-        .concat(),
-    );
+    let schedule = experiment(&dir, &[&hps[..], &["--hps-epsilon-last", "1"]].concat());
     assert!(schedule.contains("== training dtrec"), "{schedule}");
     // DTRec with PRL's noise view is another model; the baselines ignore the flag
-    let noise_view = experiment(
-        &dir,
-        &[
-            &dtrec[..],
-            &[
-                "--lambda-hps",
-                "0.5",
-                "--hps-epsilon",
-                "0.5",
-                "--dtrec-contrastive",
-            ],
-        ]
-        .concat(),
-    );
+    let noise_view = experiment(&dir, &[&hps[..], &["--dtrec-contrastive"]].concat());
     assert!(noise_view.contains("== training dtrec"), "{noise_view}");
     assert!(served("dtrec"), "the saved DTRec model records the option");
     let with_dtrec = std::fs::read_to_string(dir.join("RESULTS.md")).unwrap();
