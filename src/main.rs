@@ -300,31 +300,7 @@ fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Compare { a, b, pairs } => {
-            let files: Vec<(&PathBuf, &PathBuf)> = std::iter::once((&a, &b))
-                .chain(pairs.chunks_exact(2).map(|p| (&p[0], &p[1])))
-                .collect();
-            let runs = files
-                .iter()
-                .map(|(a, b)| dtrec::eval::compare_rank_paths(a, b).map_err(|e| e.to_string()))
-                .collect::<Result<Vec<_>, _>>()?;
-            let pooled = if runs.len() > 1 {
-                let pooled = dtrec::eval::compare_across_runs(&runs).map_err(|e| match e {
-                    dtrec::eval::AcrossRunsError::OtherSamples { run, .. } => {
-                        let (a, b) = files[run - 1];
-                        format!("{e} (run {run} is {} against {})", b.display(), a.display())
-                    }
-                    e => e.to_string(),
-                })?;
-                Some(pooled)
-            } else {
-                None
-            };
-            for ((a, b), splits) in files.iter().zip(&runs) {
-                print!("{}", cli::comparison_table(a, b, splits));
-            }
-            if let Some(pooled) = pooled {
-                print!("\n{}", cli::across_runs_table(&pooled));
-            }
+            print!("{}", cli::compare_report(&a, &b, &pairs)?);
             Ok(())
         }
         Command::Stats { data } => {

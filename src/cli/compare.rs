@@ -2,13 +2,50 @@
 //! and several seeds' pairs of them pooled as runs.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use dtrec::eval::{SplitAcrossRuns, SplitComparison};
+use dtrec::eval::{
+    compare_across_runs, compare_rank_paths, AcrossRunsError, SplitAcrossRuns, SplitComparison,
+};
+
+/// The whole `dtrec compare` output: one [`comparison_table`] per pair (A
+/// against B first, then each `--pair`, given flat as A, B, A, B, …), and
+/// with more than one pair the [`across_runs_table`]. Every file is read
+/// before anything is returned, so a bad file leaves no partial report; the
+/// error names the file, or the pair of a run scored on other samples.
+pub fn compare_report(a: &Path, b: &Path, more_pairs: &[PathBuf]) -> Result<String, String> {
+    let files: Vec<(&Path, &Path)> = std::iter::once((a, b))
+        .chain(
+            more_pairs
+                .chunks_exact(2)
+                .map(|p| (p[0].as_path(), p[1].as_path())),
+        )
+        .collect();
+    let runs = files
+        .iter()
+        .map(|(a, b)| compare_rank_paths(a, b).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = String::new();
+    for ((a, b), splits) in files.iter().zip(&runs) {
+        out.push_str(&comparison_table(a, b, splits));
+    }
+    if runs.len() > 1 {
+        let pooled = compare_across_runs(&runs).map_err(|e| match e {
+            AcrossRunsError::OtherSamples { run, .. } => {
+                let (a, b) = files[run - 1];
+                format!("{e} (run {run} is {} against {})", b.display(), a.display())
+            }
+            e => e.to_string(),
+        })?;
+        out.push('\n');
+        out.push_str(&across_runs_table(&pooled));
+    }
+    Ok(out)
+}
 
 /// The comparison as a Markdown table, one row per split and metric, with
 /// a heading that names both files and says what the intervals cover.
-pub fn comparison_table(a: &Path, b: &Path, splits: &[SplitComparison]) -> String {
+fn comparison_table(a: &Path, b: &Path, splits: &[SplitComparison]) -> String {
     let mut out = String::new();
     writeln!(
         out,
@@ -57,7 +94,7 @@ pub fn comparison_table(a: &Path, b: &Path, splits: &[SplitComparison]) -> Strin
 /// The seeds' comparisons pooled as runs (after one [`comparison_table`]
 /// per seed): a Markdown table with a paired t-test over the per-seed
 /// differences.
-pub fn across_runs_table(splits: &[SplitAcrossRuns]) -> String {
+fn across_runs_table(splits: &[SplitAcrossRuns]) -> String {
     let mut out = String::from(
         "Over seeds: each seed's mean difference B − A is one run; the 95% intervals and \
          two-sided p-values are Student's t over the runs, so they cover training noise on \

@@ -9,7 +9,7 @@ mod run_config;
 mod sample_report;
 mod select;
 
-pub use compare::{across_runs_table, comparison_table};
+pub use compare::compare_report;
 pub use data_args::{DataArgs, FormatArg, SplitArg};
 pub use experiment::{experiment, ExperimentArgs};
 pub use halting::{halting_json, print_halting};
