@@ -61,11 +61,7 @@ fn comparison_table(a: &Path, b: &Path, splits: &[SplitComparison]) -> String {
          |---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for split in splits {
-        for (metric, m) in [
-            ("NDCG@10", &split.ndcg10),
-            ("HR@10", &split.hr10),
-            ("HR@1", &split.hr1),
-        ] {
+        for (metric, m) in split.metrics() {
             writeln!(
                 out,
                 "| {} | {} | {metric} | {} | {} | {} | {} | {:.2} | {:.2} |",
@@ -103,11 +99,7 @@ fn across_runs_table(splits: &[SplitAcrossRuns]) -> String {
          |---|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n",
     );
     for split in splits {
-        for (metric, m) in [
-            ("NDCG@10", &split.ndcg10),
-            ("HR@10", &split.hr10),
-            ("HR@1", &split.hr1),
-        ] {
+        for (metric, m) in split.metrics() {
             writeln!(
                 out,
                 "| {} | {} | {} | {metric} | {} | {} | {} | {:.2} | {:.2} |",

@@ -120,6 +120,17 @@ pub struct SplitAcrossRuns {
     pub mean_steps_b: f64,
 }
 
+impl SplitAcrossRuns {
+    /// The metrics compared, named, in report order: NDCG@10, HR@10, HR@1.
+    pub fn metrics(&self) -> [(&'static str, &RunsMetric); 3] {
+        [
+            ("NDCG@10", &self.ndcg10),
+            ("HR@10", &self.hr10),
+            ("HR@1", &self.hr1),
+        ]
+    }
+}
+
 /// Why runs cannot be pooled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -72,6 +72,17 @@ pub struct SplitComparison {
     pub mean_steps_b: f64,
 }
 
+impl SplitComparison {
+    /// The metrics compared, named, in report order: NDCG@10, HR@10, HR@1.
+    pub fn metrics(&self) -> [(&'static str, &PairedMetric); 3] {
+        [
+            ("NDCG@10", &self.ndcg10),
+            ("HR@10", &self.hr10),
+            ("HR@1", &self.hr1),
+        ]
+    }
+}
+
 /// Per-split running sums.
 #[derive(Default)]
 struct SplitAccumulator {
