@@ -7,12 +7,16 @@
 //! * f64 central finite differences of the loss against the hand-derived
 //!   gradients for h (both losses) and E (`cluster_soft`), on shapes that
 //!   cross the row-block boundary (proptest);
+//! * the item-gradient options: `Target` (items get only ε·CE(y)'s
+//!   gradient) and `Off` (none), against finite differences;
 //! * backward accumulates (twice → double); f32 agrees with f64.
 
 mod common;
 use common::{check_fd, normals};
 
-use dtrec::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers, ROW_BLOCK};
+use dtrec::reasoning::hps::{
+    cluster_soft_loss, prototype_loss, ClusterMembers, ItemGradient, ROW_BLOCK,
+};
 use dtrec_kernels::rng::CounterRng;
 use dtrec_kernels::Kernels;
 use proptest::prelude::*;
@@ -73,6 +77,7 @@ fn cluster_soft_closed_form() {
         0.5,
         1.0,
         1.0,
+        ItemGradient::Full,
     );
     let z = [1.0f64, 0.0, -1.0];
     let s: f64 = z.iter().map(|v| v.exp()).sum();
@@ -105,7 +110,17 @@ fn cluster_soft_reduces_to_item_cross_entropy() {
     let single = ClusterMembers::new(&(0..n as u32).collect::<Vec<_>>(), n);
     for (members, eps) in [(&coarse, 1.0), (&single, 0.0), (&single, 0.4)] {
         let loss = cluster_soft_loss(
-            None, None, &hidden, &items, &targets, members, d, eps, 0.7, 1.0,
+            None,
+            None,
+            &hidden,
+            &items,
+            &targets,
+            members,
+            d,
+            eps,
+            0.7,
+            1.0,
+            ItemGradient::Full,
         );
         assert!((loss - expect).abs() < 1e-13, "{loss} vs {expect}");
     }
@@ -152,11 +167,51 @@ proptest! {
         let targets: Vec<u32> = (0..rows as u64).map(|r| 1 + rng.below(9, r, n as u64) as u32).collect();
         let mut dh = vec![0.0; rows * d];
         let mut de = vec![0.0; n * d];
-        cluster_soft_loss(Some(&mut dh), Some(&mut de), &hidden, &items, &targets, &members, d, eps, tau, dloss);
-        let fh = |h: &[f64]| dloss * cluster_soft_loss(None, None, h, &items, &targets, &members, d, eps, tau, 1.0);
+        cluster_soft_loss(Some(&mut dh), Some(&mut de), &hidden, &items, &targets, &members, d, eps, tau, dloss, ItemGradient::Full);
+        let fh = |h: &[f64]| dloss * cluster_soft_loss(None, None, h, &items, &targets, &members, d, eps, tau, 1.0, ItemGradient::Full);
         check_fd(&dh, &mut hidden, &fh, "dh")?;
-        let fe = |e: &[f64]| dloss * cluster_soft_loss(None, None, &hidden, e, &targets, &members, d, eps, tau, 1.0);
+        let fe = |e: &[f64]| dloss * cluster_soft_loss(None, None, &hidden, e, &targets, &members, d, eps, tau, 1.0, ItemGradient::Full);
         check_fd(&de, &mut items, &fe, "dE")?;
+    }
+
+    /// `Target`: the states get the whole loss's gradient, the items that of
+    /// ε·(−log p_y) alone (= ε times the loss at ε = 1); `Off`: no item
+    /// gradient. Both against finite differences of those objectives.
+    #[test]
+    fn cluster_soft_item_gradient_options_match_finite_differences(
+        rows in 1usize..(2 * ROW_BLOCK + 3),
+        n in 2usize..12,
+        k in 1usize..5,
+        d in 1usize..5,
+        seed in 0u64..10_000,
+        eps in 0.0f64..1.0,
+        tau in 0.3f64..2.0,
+        dloss in 0.2f64..2.0,
+    ) {
+        let mut hidden = normals(rows * d, 16, seed, 1.0);
+        let mut items = normals(n * d, 17, seed, 1.0);
+        let rng = CounterRng::new(seed);
+        let map: Vec<u32> = (0..n as u64).map(|i| rng.below(18, i, k as u64) as u32).collect();
+        let members = ClusterMembers::new(&map, k);
+        let targets: Vec<u32> = (0..rows as u64).map(|r| 1 + rng.below(19, r, n as u64) as u32).collect();
+        let loss = |h: &[f64], e: &[f64], eps: f64| {
+            cluster_soft_loss(None, None, h, e, &targets, &members, d, eps, tau, 1.0, ItemGradient::Full)
+        };
+        let mut dh = vec![0.0; rows * d];
+        let mut de = vec![0.0; n * d];
+        let value = cluster_soft_loss(Some(&mut dh), Some(&mut de), &hidden, &items, &targets, &members, d, eps, tau, dloss, ItemGradient::Target);
+        prop_assert_eq!(value, loss(&hidden, &items, eps));
+        let fh = |h: &[f64]| dloss * loss(h, &items, eps);
+        check_fd(&dh, &mut hidden, &fh, "dh")?;
+        let fe = |e: &[f64]| dloss * eps * loss(&hidden, e, 1.0);
+        check_fd(&de, &mut items, &fe, "dE of the target term")?;
+
+        let mut dh_off = vec![0.0; rows * d];
+        let mut de_off = vec![0.0; n * d];
+        let off = cluster_soft_loss(Some(&mut dh_off), Some(&mut de_off), &hidden, &items, &targets, &members, d, eps, tau, dloss, ItemGradient::Off);
+        prop_assert_eq!(off, value);
+        prop_assert_eq!(&dh_off, &dh);
+        prop_assert!(de_off.iter().all(|&g| g == 0.0), "Off leaves dE alone: {:?}", de_off);
     }
 }
 
@@ -187,6 +242,7 @@ fn backward_accumulates_and_f32_agrees() {
                 0.3,
                 1.0,
                 1.0,
+                ItemGradient::Full,
             );
             prototype_loss(
                 Some(&mut dhp),
@@ -219,10 +275,30 @@ fn backward_accumulates_and_f32_agrees() {
     let c = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
     let (h32, e32, c32) = (c(&hidden), c(&items), c(&cents));
     let l64 = cluster_soft_loss(
-        None, None, &hidden, &items, &targets, &members, d, 0.3, 1.0, 1.0,
+        None,
+        None,
+        &hidden,
+        &items,
+        &targets,
+        &members,
+        d,
+        0.3,
+        1.0,
+        1.0,
+        ItemGradient::Full,
     );
     let l32 = cluster_soft_loss(
-        None, None, &h32, &e32, &targets, &members, d, 0.3f32, 1.0, 1.0,
+        None,
+        None,
+        &h32,
+        &e32,
+        &targets,
+        &members,
+        d,
+        0.3f32,
+        1.0,
+        1.0,
+        ItemGradient::Full,
     );
     // inputs rounded to f32 (2⁻²⁴ relative) move logits of size ~3 by ~1e-6
     assert!((f64::from(l32) - l64).abs() < 1e-5, "{l32} vs {l64}");

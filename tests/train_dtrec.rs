@@ -10,7 +10,7 @@ use dtrec::data::{leave_one_out, synthetic::SyntheticConfig, Interactions, Split
 use dtrec::kernels::rng::CounterRng;
 use dtrec::model::{Family, ModelConfig, Sasrec, StateLossArgs};
 use dtrec::reasoning::hierarchy::Prototypes;
-use dtrec::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers};
+use dtrec::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers, ItemGradient};
 use dtrec::train::hps::{cluster_items, HpsLoss};
 use dtrec::train::{
     load_checkpoint, run, save_checkpoint, HpsConfig, HpsVariant, TrainConfig, TrainError,
@@ -95,6 +95,7 @@ fn reference(
                     },
                     temperature,
                     dloss * weight * rows as f32,
+                    ItemGradient::Full,
                 )
             }
         };

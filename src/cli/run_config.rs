@@ -42,6 +42,11 @@ pub struct ConfigArgs {
     /// per-step ε_t). Unset: every step uses `--hps-epsilon`.
     #[arg(long)]
     pub hps_epsilon_last: Option<f64>,
+    /// `cluster-soft`: which part of its gradient trains the item table:
+    /// full (method.md), target (only the target item's term; the cluster
+    /// term sees the items as constants) or off (it trains the states only).
+    #[arg(long)]
+    pub hps_item_gradient: Option<String>,
     /// α of the HPS step temperatures: step t is scored at τ·α^(T_max − t),
     /// ReaRec-PRL's softening of earlier steps (1 = method.md).
     #[arg(long)]
@@ -184,6 +189,9 @@ impl ConfigArgs {
         train.mask_history |= self.mask_history;
         if let Some(v) = parse_name("hps", &self.hps)? {
             train.hps.variant = v;
+        }
+        if let Some(v) = parse_name("hps-item-gradient", &self.hps_item_gradient)? {
+            train.hps.item_gradient = v;
         }
         if let Some(v) = parse_name("hierarchy", &self.hierarchy)? {
             train.hps.layout = v;

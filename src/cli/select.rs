@@ -320,6 +320,9 @@ fn non_default_settings(
             if let Some(last) = hps.epsilon_last {
                 out.push(format!("last step's ε {last}"));
             }
+            if hps.item_gradient != base.item_gradient {
+                out.push(format!("item gradient {}", hps.item_gradient.name()));
+            }
         }
         let layout = |l: HierarchyLayout| format!("{l:?}").to_lowercase();
         out.extend(changed([

@@ -9,7 +9,11 @@
 //!   p = softmax(h_t·E[1..N]ᵀ/τ) and the soft target
 //!   q = ε·onehot(y) + (1 − ε)·uniform(items of y's cluster at level t);
 //!   ∂L/∂z = p − q (Σq = 1), so ∂L/∂h = Σ_v (p_v − q_v)·e_v/τ and
-//!   ∂L/∂e_v = (p_v − q_v)·h/τ (the item table is a parameter).
+//!   ∂L/∂e_v = (p_v − q_v)·h/τ (the item table is a parameter). With
+//!   [`ItemGradient::Target`] only the target's term ε·CE(y) reaches the
+//!   item table: L = ε·(−log p_y) + (1 − ε)·CE(uniform(cluster), p) with the
+//!   items of the second term held constant, so ∂L/∂e_v = ε·(p_v − 1[v = y])·h/τ
+//!   while ∂L/∂h is unchanged.
 //!
 //! Both return the mean over rows and ACCUMULATE dloss·∂mean into the
 //! gradients given. Rows are processed in blocks of [`ROW_BLOCK`] through
@@ -19,6 +23,38 @@
 //! loaded).
 
 use dtrec_kernels::{Kernels, Trans};
+use serde::{Deserialize, Serialize};
+
+/// Which part of the `cluster_soft` loss's gradient reaches the item table.
+///
+/// The loss is ε·(−log p_y) + (1 − ε)·(−mean over y's cluster of log p_v).
+/// Its second term pulls every member of y's cluster toward the states that
+/// predict y; these options hold that pull (or the whole loss) away from
+/// the item table, which the final-step loss shares, while the states get
+/// the full gradient either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemGradient {
+    /// The whole loss's gradient (method.md: the item table is a parameter).
+    #[default]
+    Full,
+    /// Only the target's term ε·(−log p_y): the cluster term sees the item
+    /// table as a constant.
+    Target,
+    /// None: the loss trains the states only, the items are constants.
+    Off,
+}
+
+impl ItemGradient {
+    /// The config spelling (`full`, `target`, `off`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ItemGradient::Full => "full",
+            ItemGradient::Target => "target",
+            ItemGradient::Off => "off",
+        }
+    }
+}
 
 /// Rows per scoring block (the tuned query count of [`Kernels::score`]).
 pub const ROW_BLOCK: usize = 8;
@@ -150,7 +186,8 @@ pub fn prototype_loss<T: Kernels>(
 /// * `targets`: dense item ids y (rows), 1 … N;
 /// * `members`: level-t clusters of the N items;
 /// * `epsilon` ∈ [0, 1]: weight of y itself; `tau`: item temperature;
-///   `dloss`: upstream gradient of the mean.
+///   `dloss`: upstream gradient of the mean;
+/// * `item_gradient`: which part of the gradient `ditems` receives.
 #[allow(clippy::too_many_arguments)]
 pub fn cluster_soft_loss<T: Kernels>(
     mut dhidden: Option<&mut [T]>,
@@ -163,6 +200,7 @@ pub fn cluster_soft_loss<T: Kernels>(
     epsilon: T,
     tau: T,
     dloss: T,
+    item_gradient: ItemGradient,
 ) -> T {
     let rows = targets.len();
     assert!(d > 0, "d must be positive");
@@ -180,6 +218,9 @@ pub fn cluster_soft_loss<T: Kernels>(
     if let Some(g) = ditems.as_deref() {
         assert_eq!(g.len(), n * d, "ditems must be N × d");
     }
+    if item_gradient == ItemGradient::Off {
+        ditems = None;
+    }
     assert!(
         epsilon >= T::ZERO && epsilon <= T::ONE,
         "epsilon must be in [0, 1]"
@@ -193,6 +234,9 @@ pub fn cluster_soft_loss<T: Kernels>(
     let mut total = T::ZERO;
     let mut logits = vec![T::ZERO; ROW_BLOCK * n]; // (block, N)
     let mut dlogits = vec![T::ZERO; if need_grad { ROW_BLOCK * n } else { 0 }];
+    // ε·(p − onehot(y)) per row, the item table's dz under `Target`
+    let target_only = ditems.is_some() && item_gradient == ItemGradient::Target;
+    let mut ditem_logits = vec![T::ZERO; if target_only { ROW_BLOCK * n } else { 0 }];
     for start in (0..rows).step_by(ROW_BLOCK) {
         let m = ROW_BLOCK.min(rows - start);
         let h = &hidden[start * d..(start + m) * d];
@@ -200,6 +244,9 @@ pub fn cluster_soft_loss<T: Kernels>(
         T::score(z, h, items, d, inv_tau);
         if need_grad {
             dlogits[..m * n].fill(T::ZERO);
+        }
+        if target_only {
+            ditem_logits[..m * n].fill(T::ZERO);
         }
         for r in 0..m {
             let y = targets[start + r];
@@ -230,6 +277,12 @@ pub fn cluster_soft_loss<T: Kernels>(
                     dz[v as usize - 1] -= scale * spread;
                 }
             }
+            if target_only {
+                let scale = dloss * inv_rows * epsilon;
+                let dz = &mut ditem_logits[r * n..(r + 1) * n];
+                T::xent_backward_block(dz, zr, lse, scale);
+                dz[y as usize - 1] -= scale;
+            }
         }
         let dz = &dlogits[..if need_grad { m * n } else { 0 }];
         if let Some(g) = dhidden.as_deref_mut() {
@@ -249,6 +302,11 @@ pub fn cluster_soft_loss<T: Kernels>(
         }
         if let Some(g) = ditems.as_deref_mut() {
             // dE (N × d) += dzᵀ (N × m) · h (m × d) / τ
+            let dz = if target_only {
+                &ditem_logits[..m * n]
+            } else {
+                dz
+            };
             T::gemm(n, d, m, inv_tau, dz, Trans::T, h, Trans::N, T::ONE, g);
         }
     }

@@ -19,6 +19,13 @@
 //!   `epsilon_last`, and the steps between interpolate linearly, so the
 //!   coarse steps can lean on the clusters and the fine ones on y itself.
 //!
+//! Item gradient. `cluster-soft` scores the shared item table, so by
+//! default (method.md) its gradient trains the items too, and the
+//! cluster part of its target pulls every member of y's cluster toward the
+//! states that predict y. `item_gradient` = `target` keeps only the target
+//! term's item gradient (ReaRec-PRL's), `off` none; the states get the full
+//! gradient either way. Chosen, like every option, on validation data.
+//!
 //! Step temperatures. method.md scores every step at one temperature (τ_p
 //! for `prototype`, τ for `cluster-soft`). The option `step_tau_growth` = α
 //! (default 1, method.md) scores step t at that temperature times
@@ -30,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Sasrec, StateLossArgs};
 use crate::reasoning::hierarchy::{HierarchyError, HierarchyLayout, PrototypeConfig, Prototypes};
-use crate::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers};
+use crate::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers, ItemGradient};
 
 /// Which HPS loss DTRec trains with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +93,11 @@ pub struct HpsConfig {
     /// every step. Written to a config only when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epsilon_last: Option<f64>,
+    /// `cluster-soft`: which part of its gradient reaches the item table
+    /// (`full`, the default and method.md; `target`; `off`). Written to a
+    /// config only when not `full`.
+    #[serde(skip_serializing_if = "is_full")]
+    pub item_gradient: ItemGradient,
     /// First state the step losses supervise: 0 (method.md: h₀ … h_{T−1},
     /// the encoder's output included) or 1 … T_max − 1 (h₀ gets no step
     /// loss, so the encoder learns from the item loss alone).
@@ -110,6 +122,7 @@ impl Default for HpsConfig {
             tau_p: None,
             epsilon: 0.1,
             epsilon_last: None,
+            item_gradient: ItemGradient::Full,
             first_step: 0,
             step_tau_growth: 1.0,
         }
@@ -206,6 +219,10 @@ impl HpsConfig {
     }
 }
 
+fn is_full(item_gradient: &ItemGradient) -> bool {
+    *item_gradient == ItemGradient::Full
+}
+
 /// RNG seed offset of the K-means seeding (kept apart from the other streams).
 const KMEANS_SEED_OFFSET: u64 = 0x4B4D_0000;
 
@@ -246,6 +263,7 @@ pub struct HpsLoss<'a> {
     step_tau: Vec<f32>,
     /// Per step t < T_max, `cluster-soft`'s ε_t.
     step_epsilon: Vec<f32>,
+    item_gradient: ItemGradient,
 }
 
 impl<'a> HpsLoss<'a> {
@@ -278,6 +296,7 @@ impl<'a> HpsLoss<'a> {
             step_epsilon: (0..cfg.t_max)
                 .map(|t| config.step_epsilon(t, cfg.t_max) as f32)
                 .collect(),
+            item_gradient: config.item_gradient,
         }
     }
 
@@ -338,6 +357,7 @@ impl<'a> HpsLoss<'a> {
                     self.step_epsilon[t],
                     self.step_tau[t],
                     dmean,
+                    self.item_gradient,
                 ),
                 HpsVariant::Off => unreachable!("returned above"),
             };
