@@ -64,6 +64,11 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     assert!(epsilon.contains("== training dtrec"), "{epsilon}");
     let schedule = experiment(&dir, &[&hps[..], &["--hps-epsilon-last", "1"]].concat());
     assert!(schedule.contains("== training dtrec"), "{schedule}");
+    let items = experiment(
+        &dir,
+        &[&hps[..], &["--hps-item-gradient", "target"]].concat(),
+    );
+    assert!(items.contains("== training dtrec"), "{items}");
     // DTRec with PRL's noise view is another model; the baselines ignore the flag
     let noise_view = experiment(&dir, &[&hps[..], &["--dtrec-contrastive"]].concat());
     assert!(noise_view.contains("== training dtrec"), "{noise_view}");

@@ -31,7 +31,7 @@ fn small_model(n_items: usize, t_max: usize) -> Sasrec {
 /// (t₀ = `config.first_step`), computed step by step, step t at temperature
 /// α^{T−t} (the model's τ and τ_p are 1; α = `config.step_tau_growth`) and,
 /// for `cluster-soft`, with ε_t on a line from `epsilon` at step 0 to
-/// `epsilon_last` (when set) at step T − 1.
+/// `epsilon_last` (when set) at step T − 1 and the configured item gradient.
 #[allow(clippy::too_many_arguments)]
 fn reference(
     variant: HpsVariant,
@@ -95,7 +95,7 @@ fn reference(
                     },
                     temperature,
                     dloss * weight * rows as f32,
-                    ItemGradient::Full,
+                    config.item_gradient,
                 )
             }
         };
@@ -117,13 +117,15 @@ fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
         .into_iter()
         .flat_map(|v| {
             [
-                (v, 0, 1.0, None),
-                (v, 1, 1.0, None),
-                (v, 0, 3.0, None),
-                (v, 0, 1.0, Some(0.9)),
+                (v, 0, 1.0, None, ItemGradient::Full),
+                (v, 1, 1.0, None, ItemGradient::Full),
+                (v, 0, 3.0, None, ItemGradient::Full),
+                (v, 0, 1.0, Some(0.9), ItemGradient::Full),
+                (v, 0, 3.0, None, ItemGradient::Target),
+                (v, 0, 1.0, None, ItemGradient::Off),
             ]
         });
-    for (variant, first_step, step_tau_growth, epsilon_last) in cases {
+    for (variant, first_step, step_tau_growth, epsilon_last, item_gradient) in cases {
         let config = HpsConfig {
             variant,
             lambda: 0.7,
@@ -132,6 +134,7 @@ fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
             step_tau_growth,
             epsilon: 0.3,
             epsilon_last,
+            item_gradient,
             ..HpsConfig::default()
         };
         let protos = cluster_items(None, &model, &config, 11).unwrap();
@@ -180,10 +183,10 @@ fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
                 );
             }
         }
-        if variant == HpsVariant::Prototype {
+        if variant == HpsVariant::Prototype || item_gradient == ItemGradient::Off {
             assert!(
                 ditems.iter().all(|&g| g == 0.0),
-                "centroids carry no gradient"
+                "{variant:?}, {item_gradient:?}: no item gradient"
             );
         } else {
             assert!(ditems.iter().any(|&g| g != 0.0));
@@ -381,6 +384,28 @@ fn a_last_step_epsilon_outside_zero_one_is_a_config_error() {
         1.0,
         "one step is the last step"
     );
+}
+
+/// The item-gradient option is written to a config only when it is not the
+/// default, so configs of earlier models read (and write) as before.
+#[test]
+fn the_item_gradient_option_round_trips_and_the_default_is_not_written() {
+    let default = serde_json::to_string(&HpsConfig::default()).unwrap();
+    assert!(!default.contains("item_gradient"), "{default}");
+    let read: HpsConfig = serde_json::from_str(&default).unwrap();
+    assert_eq!(read.item_gradient, ItemGradient::Full);
+    for option in [ItemGradient::Target, ItemGradient::Off] {
+        let config = HpsConfig {
+            item_gradient: option,
+            ..HpsConfig::default()
+        };
+        let text = serde_json::to_string(&config).unwrap();
+        assert!(
+            text.contains(&format!(r#""item_gradient":"{}""#, option.name())),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<HpsConfig>(&text).unwrap(), config);
+    }
 }
 
 /// DTRec generalises ReaRec-PRL: with `cluster-soft` at ε = 1 (every step's
