@@ -148,6 +148,9 @@ proptest! {
         check_fd(&dh, &mut hidden, &f, "dh")?;
     }
 
+    /// `Full`: the loss's gradients for h and E. `Target`: the states get
+    /// the same, the items that of ε·(−log p_y) alone (= ε times the loss at
+    /// ε = 1). `Off`: the same state gradient, none for the items.
     #[test]
     fn cluster_soft_gradients_match_finite_differences(
         rows in 1usize..(2 * ROW_BLOCK + 3),
@@ -165,53 +168,31 @@ proptest! {
         let map: Vec<u32> = (0..n as u64).map(|i| rng.below(8, i, k as u64) as u32).collect();
         let members = ClusterMembers::new(&map, k);
         let targets: Vec<u32> = (0..rows as u64).map(|r| 1 + rng.below(9, r, n as u64) as u32).collect();
-        let mut dh = vec![0.0; rows * d];
-        let mut de = vec![0.0; n * d];
-        cluster_soft_loss(Some(&mut dh), Some(&mut de), &hidden, &items, &targets, &members, d, eps, tau, dloss, ItemGradient::Full);
-        let fh = |h: &[f64]| dloss * cluster_soft_loss(None, None, h, &items, &targets, &members, d, eps, tau, 1.0, ItemGradient::Full);
-        check_fd(&dh, &mut hidden, &fh, "dh")?;
-        let fe = |e: &[f64]| dloss * cluster_soft_loss(None, None, &hidden, e, &targets, &members, d, eps, tau, 1.0, ItemGradient::Full);
-        check_fd(&de, &mut items, &fe, "dE")?;
-    }
-
-    /// `Target`: the states get the whole loss's gradient, the items that of
-    /// ε·(−log p_y) alone (= ε times the loss at ε = 1); `Off`: no item
-    /// gradient. Both against finite differences of those objectives.
-    #[test]
-    fn cluster_soft_item_gradient_options_match_finite_differences(
-        rows in 1usize..(2 * ROW_BLOCK + 3),
-        n in 2usize..12,
-        k in 1usize..5,
-        d in 1usize..5,
-        seed in 0u64..10_000,
-        eps in 0.0f64..1.0,
-        tau in 0.3f64..2.0,
-        dloss in 0.2f64..2.0,
-    ) {
-        let mut hidden = normals(rows * d, 16, seed, 1.0);
-        let mut items = normals(n * d, 17, seed, 1.0);
-        let rng = CounterRng::new(seed);
-        let map: Vec<u32> = (0..n as u64).map(|i| rng.below(18, i, k as u64) as u32).collect();
-        let members = ClusterMembers::new(&map, k);
-        let targets: Vec<u32> = (0..rows as u64).map(|r| 1 + rng.below(19, r, n as u64) as u32).collect();
         let loss = |h: &[f64], e: &[f64], eps: f64| {
             cluster_soft_loss(None, None, h, e, &targets, &members, d, eps, tau, 1.0, ItemGradient::Full)
         };
-        let mut dh = vec![0.0; rows * d];
-        let mut de = vec![0.0; n * d];
-        let value = cluster_soft_loss(Some(&mut dh), Some(&mut de), &hidden, &items, &targets, &members, d, eps, tau, dloss, ItemGradient::Target);
-        prop_assert_eq!(value, loss(&hidden, &items, eps));
+        let grads = |option: ItemGradient| {
+            let mut dh = vec![0.0; rows * d];
+            let mut de = vec![0.0; n * d];
+            let value = cluster_soft_loss(Some(&mut dh), Some(&mut de), &hidden, &items, &targets, &members, d, eps, tau, dloss, option);
+            (value, dh, de)
+        };
+        let (value, dh, de) = grads(ItemGradient::Full);
+        let (target_value, target_dh, target_de) = grads(ItemGradient::Target);
+        let (off_value, off_dh, off_de) = grads(ItemGradient::Off);
         let fh = |h: &[f64]| dloss * loss(h, &items, eps);
         check_fd(&dh, &mut hidden, &fh, "dh")?;
-        let fe = |e: &[f64]| dloss * eps * loss(&hidden, e, 1.0);
-        check_fd(&de, &mut items, &fe, "dE of the target term")?;
+        let fe = |e: &[f64]| dloss * loss(&hidden, e, eps);
+        check_fd(&de, &mut items, &fe, "dE")?;
 
-        let mut dh_off = vec![0.0; rows * d];
-        let mut de_off = vec![0.0; n * d];
-        let off = cluster_soft_loss(Some(&mut dh_off), Some(&mut de_off), &hidden, &items, &targets, &members, d, eps, tau, dloss, ItemGradient::Off);
-        prop_assert_eq!(off, value);
-        prop_assert_eq!(&dh_off, &dh);
-        prop_assert!(de_off.iter().all(|&g| g == 0.0), "Off leaves dE alone: {:?}", de_off);
+        prop_assert_eq!(target_value, value);
+        prop_assert_eq!(&target_dh, &dh);
+        let fe_target = |e: &[f64]| dloss * eps * loss(&hidden, e, 1.0);
+        check_fd(&target_de, &mut items, &fe_target, "dE of the target term")?;
+
+        prop_assert_eq!(off_value, value);
+        prop_assert_eq!(&off_dh, &dh);
+        prop_assert!(off_de.iter().all(|&g| g == 0.0), "Off leaves dE alone: {:?}", off_de);
     }
 }
 
