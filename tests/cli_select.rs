@@ -258,13 +258,28 @@ fn select_averages_each_chosen_setting_over_its_replicate_seeds() {
 fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() {
     let (dir, work, results) = scratch("select-labels");
     let dtrec_at = |name: &str, extra: &[&str]| {
-        let mut flags = vec!["--t-max", "2", "--tau", "0.5", "--runs", "dtrec"];
+        let mut flags = vec!["--t-max", "2", "--tau", "0.5"];
+        if !extra.contains(&"--runs") {
+            flags.extend(["--runs", "dtrec"]);
+        }
         flags.extend(extra);
         tiny_experiment(&work, &results, name, "42", &flags);
         work.join(name)
     };
     let plain = dtrec_at("plain", &[]);
-    let later = dtrec_at("later", &["--hps-first-step", "1", "--dropout", "0.2"]);
+    let later = dtrec_at(
+        "later",
+        &[
+            "--hps-first-step",
+            "1",
+            "--dropout",
+            "0.2",
+            "--runs",
+            "dtrec-cluster-soft",
+            "--hps-item-gradient",
+            "target",
+        ],
+    );
     let two_threads = dtrec_at("threads", &["--threads", "2"]);
 
     let select = |dirs: &[&PathBuf]| {
@@ -285,9 +300,12 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
     assert!(plain_row.contains("/plain/dtrec"), "{plain_row}");
     assert!(!plain_row.contains("HPS from"), "{plain_row}");
     assert!(!plain_row.contains("dropout"), "{plain_row}");
+    assert!(!plain_row.contains("item gradient"), "{plain_row}");
     assert!(later_row.contains("/later/dtrec"), "{later_row}");
     assert!(
-        later_row.contains("dropout 0.2") && later_row.contains("HPS from h_1"),
+        later_row.contains("dropout 0.2")
+            && later_row.contains("HPS from h_1")
+            && later_row.contains("item gradient target"),
         "{later_row}"
     );
 
