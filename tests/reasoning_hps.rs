@@ -287,3 +287,25 @@ fn backward_accumulates_and_f32_agrees() {
     let p32 = prototype_loss(None, &h32, &c32, &cluster_targets, k, d, 1.0f32, 1.0);
     assert!((f64::from(p32) - p64).abs() < 1e-5, "{p32} vs {p64}");
 }
+
+/// `TargetLast` names a per-step schedule, not one step's gradient: the
+/// kernel refuses it unresolved rather than guess the step.
+#[test]
+#[should_panic(expected = "resolve ItemGradient::TargetLast")]
+fn cluster_soft_refuses_an_unresolved_per_step_option() {
+    let members = ClusterMembers::new(&[0, 0], 1);
+    let mut ditems = vec![0.0f64; 2];
+    cluster_soft_loss(
+        None,
+        Some(&mut ditems),
+        &[1.0],
+        &[1.0, -1.0],
+        &[1],
+        &members,
+        1,
+        0.5,
+        1.0,
+        1.0,
+        ItemGradient::TargetLast,
+    );
+}

@@ -95,7 +95,11 @@ fn reference(
                     },
                     temperature,
                     dloss * weight * rows as f32,
-                    config.item_gradient,
+                    match config.item_gradient {
+                        ItemGradient::TargetLast if t == t_max - 1 => ItemGradient::Target,
+                        ItemGradient::TargetLast => ItemGradient::Full,
+                        option => option,
+                    },
                 )
             }
         };
@@ -123,6 +127,7 @@ fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
                 (v, 0, 1.0, Some(0.9), ItemGradient::Full),
                 (v, 0, 3.0, None, ItemGradient::Target),
                 (v, 0, 1.0, None, ItemGradient::Off),
+                (v, 0, 3.0, None, ItemGradient::TargetLast),
             ]
         });
     for (variant, first_step, step_tau_growth, epsilon_last, item_gradient) in cases {
@@ -394,7 +399,11 @@ fn the_item_gradient_option_round_trips_and_the_default_is_not_written() {
     assert!(!default.contains("item_gradient"), "{default}");
     let read: HpsConfig = serde_json::from_str(&default).unwrap();
     assert_eq!(read.item_gradient, ItemGradient::Full);
-    for option in [ItemGradient::Target, ItemGradient::Off] {
+    for option in [
+        ItemGradient::Target,
+        ItemGradient::Off,
+        ItemGradient::TargetLast,
+    ] {
         let config = HpsConfig {
             item_gradient: option,
             ..HpsConfig::default()

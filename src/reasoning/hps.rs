@@ -43,6 +43,12 @@ pub enum ItemGradient {
     Target,
     /// None: the loss trains the states only, the items are constants.
     Off,
+    /// `Target` at the last supervised step T_max − 1 (the served state's
+    /// level, the finest clusters) and `Full` at the steps before it, so the
+    /// coarse levels still group the items while the served state's cluster
+    /// term leaves them alone. A training option: resolve it per step with
+    /// [`ItemGradient::at_step`] before calling [`cluster_soft_loss`].
+    TargetLast,
 }
 
 impl ItemGradient {
@@ -52,6 +58,26 @@ impl ItemGradient {
             ItemGradient::Full => "full",
             ItemGradient::Target => "target",
             ItemGradient::Off => "off",
+            ItemGradient::TargetLast => "target-last",
+        }
+    }
+
+    /// The gradient step `t` of a model with `t_max` steps uses: the option
+    /// itself, except that `TargetLast` is `Target` at step `t_max − 1` and
+    /// `Full` before it.
+    ///
+    /// ```
+    /// use dtrec::reasoning::hps::ItemGradient;
+    ///
+    /// let steps: Vec<ItemGradient> = (0..3).map(|t| ItemGradient::TargetLast.at_step(t, 3)).collect();
+    /// assert_eq!(steps, [ItemGradient::Full, ItemGradient::Full, ItemGradient::Target]);
+    /// assert_eq!(ItemGradient::Off.at_step(2, 3), ItemGradient::Off);
+    /// ```
+    pub fn at_step(self, t: usize, t_max: usize) -> ItemGradient {
+        match self {
+            ItemGradient::TargetLast if t + 1 >= t_max => ItemGradient::Target,
+            ItemGradient::TargetLast => ItemGradient::Full,
+            other => other,
         }
     }
 }
@@ -187,7 +213,9 @@ pub fn prototype_loss<T: Kernels>(
 /// * `members`: level-t clusters of the N items;
 /// * `epsilon` ∈ [0, 1]: weight of y itself; `tau`: item temperature;
 ///   `dloss`: upstream gradient of the mean;
-/// * `item_gradient`: which part of the gradient `ditems` receives.
+/// * `item_gradient`: which part of the gradient `ditems` receives
+///   (`Full`, `Target` or `Off`; a `TargetLast` option is resolved for the
+///   step by [`ItemGradient::at_step`] first, and panics here).
 #[allow(clippy::too_many_arguments)]
 pub fn cluster_soft_loss<T: Kernels>(
     mut dhidden: Option<&mut [T]>,
@@ -218,6 +246,10 @@ pub fn cluster_soft_loss<T: Kernels>(
     if let Some(g) = ditems.as_deref() {
         assert_eq!(g.len(), n * d, "ditems must be N × d");
     }
+    assert!(
+        item_gradient != ItemGradient::TargetLast,
+        "resolve ItemGradient::TargetLast for the step with at_step"
+    );
     if item_gradient == ItemGradient::Off {
         ditems = None;
     }

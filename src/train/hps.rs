@@ -94,8 +94,9 @@ pub struct HpsConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epsilon_last: Option<f64>,
     /// `cluster-soft`: which part of its gradient reaches the item table
-    /// (`full`, the default and method.md; `target`; `off`). Written to a
-    /// config only when not `full`.
+    /// (`full`, the default and method.md; `target`; `off`; `target-last`,
+    /// `target` at the last step only). Written to a config only when not
+    /// `full`.
     #[serde(skip_serializing_if = "is_full")]
     pub item_gradient: ItemGradient,
     /// First state the step losses supervise: 0 (method.md: h₀ … h_{T−1},
@@ -357,7 +358,7 @@ impl<'a> HpsLoss<'a> {
                     self.step_epsilon[t],
                     self.step_tau[t],
                     dmean,
-                    self.item_gradient,
+                    self.item_gradient.at_step(t, self.t_max),
                 ),
                 HpsVariant::Off => unreachable!("returned above"),
             };
