@@ -44,7 +44,9 @@ pub struct ConfigArgs {
     pub hps_epsilon_last: Option<f64>,
     /// `cluster-soft`: which part of its gradient trains the item table:
     /// full (method.md), target (only the target item's term; the cluster
-    /// term sees the items as constants) or off (it trains the states only).
+    /// term sees the items as constants), target-last (target at the served
+    /// step T_max − 1, full at the steps before it) or off (it trains the
+    /// states only).
     #[arg(long)]
     pub hps_item_gradient: Option<String>,
     /// α of the HPS step temperatures: step t is scored at τ·α^(T_max − t),
