@@ -75,6 +75,9 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     assert!(served("dtrec"), "the saved DTRec model records the option");
     let with_dtrec = std::fs::read_to_string(dir.join("RESULTS.md")).unwrap();
     assert!(with_dtrec.contains("**DTRec ablations**"), "{with_dtrec}");
+    // the parameters' moving average is another run of every family
+    let averaged = experiment(&dir, &["--lr", "0.001", "--ema-decay", "0.9"]);
+    assert!(averaged.contains("== training sasrec"), "{averaged}");
     let changed = experiment(&dir, &["--lr", "0.002"]);
     assert!(
         changed.contains("another model or training configuration, retraining"),
@@ -89,11 +92,12 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
 }
 
 #[test]
-fn an_hps_epsilon_outside_zero_to_one_is_refused_naming_the_field() {
+fn a_fraction_outside_zero_to_one_is_refused_naming_the_field() {
     let dir = std::env::temp_dir().join(format!("dtrec-cli-epsilon-{}", std::process::id()));
     for (flag, field) in [
         ("--hps-epsilon", "`hps.epsilon`"),
         ("--hps-epsilon-last", "`hps.epsilon_last`"),
+        ("--ema-decay", "`ema_decay`"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
             .args(["experiment", "--synthetic-users", "60", "--split", "loo"])

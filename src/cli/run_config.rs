@@ -85,6 +85,10 @@ pub struct ConfigArgs {
     /// Optimizer steps of linear learning-rate warm-up.
     #[arg(long)]
     pub warmup_steps: Option<u64>,
+    /// Validate and keep an exponential moving average of the parameters
+    /// with this decay β in (0, 1), e.g. 0.999 (default: the raw parameters).
+    #[arg(long)]
+    pub ema_decay: Option<f64>,
     /// Reasoning steps T_max (0 for sasrec; 1 or more for the others).
     #[arg(long)]
     pub t_max: Option<usize>,
@@ -213,6 +217,9 @@ impl ConfigArgs {
         train.hps.kmeans_every = self.kmeans_every.unwrap_or(train.hps.kmeans_every);
         train.hps.first_step = self.hps_first_step.unwrap_or(train.hps.first_step);
         train.warmup_steps = self.warmup_steps.unwrap_or(train.warmup_steps);
+        if let Some(decay) = self.ema_decay {
+            train.ema_decay = Some(decay);
+        }
         train.halting.tolerance = self.tolerance.unwrap_or(train.halting.tolerance);
         train.validate()?;
         Ok((model, train))

@@ -306,6 +306,9 @@ fn non_default_settings(
         field("weight decay", train.weight_decay, base.weight_decay),
         field("warm-up steps", train.warmup_steps, base.warmup_steps),
     ]));
+    if let Some(decay) = train.ema_decay {
+        out.push(format!("parameter average β {decay}"));
+    }
     if matches!(group, Group::Dtrec | Group::DtrecNoHps) {
         let tolerance = (train.halting.tolerance, base.halting.tolerance);
         out.extend(changed([field("tolerance", tolerance.0, tolerance.1)]));

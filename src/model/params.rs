@@ -253,6 +253,29 @@ impl<T: Kernels> Params<T> {
         }
     }
 
+    /// Moves every value toward `current`'s: `self ← self + (1 − decay)·(current − self)`,
+    /// one step of an exponential moving average with decay β = `decay`
+    /// (same shapes).
+    ///
+    /// ```
+    /// use dtrec::model::{ModelConfig, Params};
+    /// let cfg = ModelConfig { d: 8, inner: 16, max_len: 4, ..ModelConfig::sasrec(5) };
+    /// let mut average = Params::<f64>::zeros(&cfg);
+    /// let mut current = Params::<f64>::zeros(&cfg);
+    /// current.visit_mut(|_, t| t.data.fill(2.0));
+    /// average.ema_toward(&current, 0.75);
+    /// average.visit(|_, t| assert!(t.data.iter().all(|&x| x == 0.5)));
+    /// ```
+    pub fn ema_toward(&mut self, current: &Params<T>, decay: T) {
+        let rate = T::ONE - decay;
+        for ((_, a), (_, b)) in self.tensors_mut().into_iter().zip(current.tensors()) {
+            assert_eq!(a.shape, b.shape, "ema_toward: shapes differ");
+            for (x, &y) in a.data.iter_mut().zip(&b.data) {
+                *x += rate * (y - *x);
+            }
+        }
+    }
+
     /// Multiplies every value by `alpha`.
     pub fn scale(&mut self, alpha: T) {
         self.visit_mut(|_, t| T::scale(&mut t.data, alpha));

@@ -1,5 +1,6 @@
 //! Training checkpoints: the whole [`TrainState`] (parameters, Adam moments,
-//! epoch, early-stopping state, history) in one model file of kind
+//! the parameters' moving average if any, epoch, early-stopping state,
+//! history) in one model file of kind
 //! [`KIND_CHECKPOINT`], written atomically, so an interrupted run resumes
 //! bit-identically.
 
@@ -19,6 +20,8 @@ use crate::serve::{
 
 /// Tensor-name prefix of the best epoch's parameters.
 const BEST_PREFIX: &str = "best.";
+/// Tensor-name prefix of the parameters' moving average.
+const EMA_PREFIX: &str = "ema.";
 
 /// The non-tensor part of a checkpoint (`extra` JSON).
 #[derive(Serialize, Deserialize)]
@@ -57,6 +60,9 @@ pub fn save_checkpoint(
     ));
     if let Some(best) = &state.best_params {
         tensors.extend(params_to_tensors(best, BEST_PREFIX));
+    }
+    if let Some(ema) = &state.ema {
+        tensors.extend(params_to_tensors(ema, EMA_PREFIX));
     }
     if let Some(p) = &state.prototypes {
         tensors.extend(prototypes_to_tensors(p));
@@ -112,6 +118,10 @@ pub fn load_checkpoint(
             extra.history.len()
         )));
     }
+    let ema = match extra.train.ema_decay {
+        Some(_) => Some(params_from_file(&file, &config, EMA_PREFIX).map_err(at)?),
+        None => None,
+    };
     let prototypes = match &extra.prototypes {
         Some(pc) => Some(prototypes_from_file(&file, pc, config.n_items, config.d).map_err(at)?),
         None => None,
@@ -130,6 +140,7 @@ pub fn load_checkpoint(
         best: extra.best.map(|(e, bits)| (e, f64::from_bits(bits))),
         best_params,
         stale_epochs: extra.stale_epochs,
+        ema,
         history: extra.history,
         prototypes,
     };

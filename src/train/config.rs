@@ -29,6 +29,14 @@ pub struct TrainConfig {
     pub clip_norm: Option<f64>,
     /// Optimizer steps of linear learning-rate warm-up (0 = none).
     pub warmup_steps: u64,
+    /// Decay β of an exponential moving average of the parameters, updated
+    /// after every optimizer step as `ema ← β·ema + (1 − β)·θ` from the
+    /// initial parameters. When set, validation scores the average, and the
+    /// average of the best epoch is the model kept; training itself is
+    /// unchanged. `None` (the default) keeps the raw parameters. Written to
+    /// a config only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ema_decay: Option<f64>,
     /// Worker threads (rayon); `None` uses all cores. Training is
     /// bit-identical for the same seed and thread count.
     pub threads: Option<usize>,
@@ -58,6 +66,7 @@ impl Default for TrainConfig {
             decoupled_weight_decay: false,
             clip_norm: None,
             warmup_steps: 0,
+            ema_decay: None,
             threads: None,
             eval_batch_size: 256,
             mask_history: false,
@@ -107,6 +116,13 @@ impl TrainConfig {
             if !(c.is_finite() && c > 0.0) {
                 return Err(format!(
                     "train config: `clip_norm` must be positive, got {c}"
+                ));
+            }
+        }
+        if let Some(decay) = self.ema_decay {
+            if !(decay > 0.0 && decay < 1.0) {
+                return Err(format!(
+                    "train config: `ema_decay` must be in (0, 1), got {decay}"
                 ));
             }
         }

@@ -115,6 +115,9 @@ pub struct TrainState {
     pub best_params: Option<Params<f32>>,
     /// Epochs since the last improvement.
     pub stale_epochs: usize,
+    /// The moving average of the parameters, when `TrainConfig::ema_decay`
+    /// is set (validation scores it, and it is what `best_params` keeps).
+    pub ema: Option<Params<f32>>,
     pub history: Vec<EpochLog>,
     /// DTRec's HPS prototype hierarchy (after the warm-up epochs).
     pub prototypes: Option<Prototypes<f32>>,
@@ -123,8 +126,10 @@ pub struct TrainState {
 impl TrainState {
     /// A fresh state: initialised model (seeded by `train.seed`), zero moments.
     pub fn new(model: ModelConfig, train: &TrainConfig) -> Result<Self, TrainError> {
+        train.validate().map_err(TrainError::Config)?;
         let model = Sasrec::new(model, train.seed).map_err(TrainError::Model)?;
         let adam = Adam::new(&model.params, train.adam());
+        let ema = train.ema_decay.map(|_| model.params.clone());
         Ok(TrainState {
             model,
             adam,
@@ -132,6 +137,7 @@ impl TrainState {
             best: None,
             best_params: None,
             stale_epochs: 0,
+            ema,
             history: Vec::new(),
             prototypes: None,
         })
@@ -484,6 +490,9 @@ fn run_epoch(
             None => pool.run(|| model.loss_and_grad(&mut grads, &batch, step_seed)) as f64,
         };
         state.adam.step(&mut state.model.params, &mut grads);
+        if let (Some(ema), Some(decay)) = (&mut state.ema, config.ema_decay) {
+            ema.ema_toward(&state.model.params, decay as f32);
+        }
         loss_sum += loss * rows as f64;
         seen += rows;
         progress(Progress::Step {
@@ -493,8 +502,13 @@ fn run_epoch(
         });
     }
     let train_seconds = start.elapsed().as_secs_f64();
+    let averaged = state.ema.as_ref().map(|ema| {
+        Sasrec::from_params(cfg.clone(), ema.clone())
+            .expect("the moving average has the model's shapes")
+    });
+    let validated = averaged.as_ref().unwrap_or(&state.model);
     let valid = if (epoch + 1) % config.eval_every == 0 {
-        let model = &state.model;
+        let model = validated;
         let report = pool.run(|| {
             evaluate(
                 model,
@@ -515,7 +529,7 @@ fn run_epoch(
     let improved = valid.is_some() && state.best.is_none_or(|(_, best)| ndcg > best);
     if improved {
         state.best = Some((epoch, ndcg));
-        state.best_params = Some(state.model.params.clone());
+        state.best_params = Some(validated.params.clone());
         state.stale_epochs = 0;
     } else {
         state.stale_epochs += 1;
