@@ -6,7 +6,7 @@
 
 mod common;
 
-use dtrec::data::{leave_one_out, synthetic::SyntheticConfig, Interactions, Split};
+use dtrec::data::{Interactions, Split};
 use dtrec::kernels::rng::CounterRng;
 use dtrec::model::{Family, ModelConfig, Sasrec, StateLossArgs};
 use dtrec::reasoning::hierarchy::Prototypes;
@@ -231,14 +231,7 @@ fn refresh_is_deterministic_and_warm_started() {
 }
 
 fn setup() -> (Interactions, Split, ModelConfig, TrainConfig) {
-    let synth = SyntheticConfig {
-        num_users: 60,
-        ..SyntheticConfig::default()
-    }
-    .generate()
-    .unwrap();
-    let data = synth.interactions;
-    let split = leave_one_out(&data).unwrap();
+    let (data, split) = common::synthetic_loo(60);
     let model = ModelConfig {
         d: 16,
         inner: 32,

@@ -1,25 +1,18 @@
 //! The parameters' moving average (`TrainConfig::ema_decay`): it follows
 //! the optimizer's steps by the EMA recursion, validation scores it, the
-//! best epoch keeps it, a checkpoint resumes it bit-identically, and the
-//! setting is checked and written to configs only when set.
+//! best epoch keeps it, and the setting is checked and written to configs
+//! only when set. (`tests/train_resume.rs` resumes it from a checkpoint.)
 
 mod common;
 
-use dtrec::data::{leave_one_out, synthetic::SyntheticConfig, Interactions, Split};
+use dtrec::data::{Interactions, Split};
 use dtrec::model::{Family, ModelConfig, Params, Sasrec};
-use dtrec::train::{evaluate, load_checkpoint, save_checkpoint, TrainConfig, TrainState};
+use dtrec::train::{evaluate, TrainConfig, TrainState};
 
 const DECAY: f64 = 0.9;
 
 fn setup(batch_size: usize) -> (Interactions, Split, ModelConfig, TrainConfig) {
-    let synth = SyntheticConfig {
-        num_users: 80,
-        ..SyntheticConfig::default()
-    }
-    .generate()
-    .unwrap();
-    let data = synth.interactions;
-    let split = leave_one_out(&data).unwrap();
+    let (data, split) = common::synthetic_loo(80);
     let model = ModelConfig {
         d: 16,
         inner: 32,
@@ -97,28 +90,6 @@ fn validation_scores_the_average_and_the_best_epoch_keeps_it() {
         logged,
         "the raw parameters score differently"
     );
-}
-
-#[test]
-fn resuming_with_an_average_is_bit_identical() {
-    let (data, split, model, train) = setup(64);
-    let vocab = data.item_ids()[1..].to_vec();
-    let mut straight = TrainState::new(model.clone(), &train).unwrap();
-    common::train_until(&mut straight, &data, &split, &train, 3);
-
-    let mut first = TrainState::new(model, &train).unwrap();
-    common::train_until(&mut first, &data, &split, &train, 1);
-    let path = std::env::temp_dir().join(format!("dtrec-ema-{}.safetensors", std::process::id()));
-    save_checkpoint(&path, &first, &train, &vocab).unwrap();
-    let (mut resumed, saved_train, _) = load_checkpoint(&path).unwrap();
-    std::fs::remove_file(&path).unwrap();
-    assert_eq!(saved_train.ema_decay, Some(DECAY));
-    assert_eq!(resumed.ema, first.ema);
-    common::train_until(&mut resumed, &data, &split, &saved_train, 3);
-    assert_eq!(resumed.ema, straight.ema);
-    assert_eq!(resumed.model.params, straight.model.params);
-    assert_eq!(resumed.best, straight.best);
-    assert_eq!(resumed.best_params, straight.best_params);
 }
 
 #[test]

@@ -25,6 +25,20 @@ pub fn require_ml100k() -> Option<PathBuf> {
     require_dataset(dtrec::data::ml100k_path(), "run .ci/fetch-ml100k.sh")
 }
 
+/// The built-in synthetic dataset with `num_users` users, split
+/// leave-one-out.
+#[allow(dead_code)]
+pub fn synthetic_loo(num_users: usize) -> (dtrec::data::Interactions, dtrec::data::Split) {
+    let synth = dtrec::data::synthetic::SyntheticConfig {
+        num_users,
+        ..dtrec::data::synthetic::SyntheticConfig::default()
+    }
+    .generate()
+    .unwrap();
+    let split = dtrec::data::leave_one_out(&synth.interactions).unwrap();
+    (synth.interactions, split)
+}
+
 /// `n` draws of `scale`·N(0, 1) from stream `stream` of the counter-based RNG
 /// seeded with `seed` (deterministic test data).
 #[allow(dead_code)]
