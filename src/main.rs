@@ -366,7 +366,7 @@ fn train_state(
         state.model.params.n_scalars(),
         split.train.len(),
         train.batch_size,
-        train.lr,
+        cli::describe_lr(&train),
         train.seed,
         train.threads.unwrap_or_else(rayon::current_num_threads)
     );

@@ -78,6 +78,12 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     // the parameters' moving average is another run of every family
     let averaged = experiment(&dir, &["--lr", "0.001", "--ema-decay", "0.9"]);
     assert!(averaged.contains("== training sasrec"), "{averaged}");
+    // so is the cosine learning rate, which the log and the table header name
+    let cosine = experiment(&dir, &["--lr", "0.001", "--lr-schedule", "cosine"]);
+    assert!(cosine.contains("== training sasrec"), "{cosine}");
+    assert!(cosine.contains("lr 0.001 cosine-annealed"), "{cosine}");
+    let annealed = std::fs::read_to_string(dir.join("RESULTS.md")).unwrap();
+    assert!(annealed.contains("lr 0.001 cosine-annealed"), "{annealed}");
     let changed = experiment(&dir, &["--lr", "0.002"]);
     assert!(
         changed.contains("another model or training configuration, retraining"),
@@ -89,6 +95,24 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     // a section without DTRec runs has no (empty) ablation table
     assert!(!results.contains("DTRec ablations"), "{results}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unknown_learning_rate_schedule_is_refused_naming_the_valid_ones() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
+        .args(["train", "--synthetic-users", "60", "--split", "loo"])
+        .args(["--lr-schedule", "linear"])
+        .output()
+        .expect("the dtrec binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--lr-schedule")
+            && stderr.contains("linear")
+            && stderr.contains("`constant`")
+            && stderr.contains("`cosine`"),
+        "{stderr}"
+    );
 }
 
 #[test]

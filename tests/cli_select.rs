@@ -280,6 +280,8 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
             "target",
             "--ema-decay",
             "0.99",
+            "--lr-schedule",
+            "cosine",
         ],
     );
     let two_threads = dtrec_at("threads", &["--threads", "2"]);
@@ -304,12 +306,14 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
     assert!(!plain_row.contains("dropout"), "{plain_row}");
     assert!(!plain_row.contains("item gradient"), "{plain_row}");
     assert!(!plain_row.contains("parameter average"), "{plain_row}");
+    assert!(!plain_row.contains("learning rate"), "{plain_row}");
     assert!(later_row.contains("/later/dtrec"), "{later_row}");
     assert!(
         later_row.contains("dropout 0.2")
             && later_row.contains("HPS from h_1")
             && later_row.contains("item gradient target")
-            && later_row.contains("parameter average β 0.99"),
+            && later_row.contains("parameter average β 0.99")
+            && later_row.contains("cosine learning rate"),
         "{later_row}"
     );
 

@@ -2,13 +2,13 @@
 //! give bit-identical runs, and a run interrupted after an epoch, saved to a
 //! checkpoint file and resumed from it ends with exactly the parameters,
 //! optimizer moments, parameter average and epoch log of the uninterrupted
-//! run.
+//! run, also part-way down a cosine learning-rate schedule.
 
 mod common;
 
 use dtrec::data::{Interactions, Split};
 use dtrec::model::ModelConfig;
-use dtrec::train::{load_checkpoint, save_checkpoint, TrainConfig, TrainState};
+use dtrec::train::{load_checkpoint, save_checkpoint, LrSchedule, TrainConfig, TrainState};
 
 fn setup() -> (Interactions, Split, ModelConfig, TrainConfig) {
     let (data, split) = common::synthetic_loo(80);
@@ -49,7 +49,8 @@ fn same_seed_same_bits() {
 }
 
 /// Also with a moving average of the parameters (`ema_decay`), which the
-/// checkpoint carries.
+/// checkpoint carries, and with a cosine learning rate, whose position the
+/// optimizer's step count and the saved config restore.
 #[test]
 fn resume_from_checkpoint_is_bit_identical() {
     let (data, split, model, plain) = setup();
@@ -57,7 +58,11 @@ fn resume_from_checkpoint_is_bit_identical() {
         ema_decay: Some(0.9),
         ..plain.clone()
     };
-    for train in [plain, averaged] {
+    let cosine = TrainConfig {
+        lr_schedule: LrSchedule::Cosine,
+        ..plain.clone()
+    };
+    for train in [plain, averaged, cosine] {
         resume_matches_straight_run(&data, &split, &model, &train);
     }
 }

@@ -387,7 +387,7 @@ fn render(
          indicators, scoring).\n",
         train.seed,
         train.batch_size,
-        train.lr,
+        super::run_config::describe_lr(train),
         train.max_epochs,
         train.patience,
         100.0 * train.halting.tolerance

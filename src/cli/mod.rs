@@ -14,6 +14,6 @@ pub use data_args::{DataArgs, FormatArg, SplitArg};
 pub use experiment::{experiment, ExperimentArgs};
 pub use halting::{halting_json, print_halting};
 pub use progress::EpochBars;
-pub use run_config::ConfigArgs;
+pub use run_config::{describe_lr, ConfigArgs};
 pub use sample_report::{breakdown, write_ranks, EvaluatedSamples};
 pub use select::{select, SelectArgs};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use dtrec::model::ModelConfig;
-use dtrec::train::TrainConfig;
+use dtrec::train::{LrSchedule, TrainConfig};
 use serde::Deserialize;
 
 /// A config file: `[model]` (ModelConfig fields except `n_items`, which
@@ -85,6 +85,10 @@ pub struct ConfigArgs {
     /// Optimizer steps of linear learning-rate warm-up.
     #[arg(long)]
     pub warmup_steps: Option<u64>,
+    /// Learning rate over the epoch budget `--epochs`: constant (default)
+    /// or cosine (annealed from `--lr` toward 0 at the last epoch).
+    #[arg(long)]
+    pub lr_schedule: Option<String>,
     /// Validate and keep an exponential moving average of the parameters
     /// with this decay β in (0, 1), e.g. 0.999 (default: the raw parameters).
     #[arg(long)]
@@ -196,6 +200,9 @@ impl ConfigArgs {
         if let Some(v) = parse_name("hps", &self.hps)? {
             train.hps.variant = v;
         }
+        if let Some(v) = parse_name("lr-schedule", &self.lr_schedule)? {
+            train.lr_schedule = v;
+        }
         if let Some(v) = parse_name("hps-item-gradient", &self.hps_item_gradient)? {
             train.hps.item_gradient = v;
         }
@@ -223,6 +230,15 @@ impl ConfigArgs {
         train.halting.tolerance = self.tolerance.unwrap_or(train.halting.tolerance);
         train.validate()?;
         Ok((model, train))
+    }
+}
+
+/// The learning rate as logs and result headers print it: `0.001`, or
+/// `0.001 cosine-annealed` under [`LrSchedule::Cosine`].
+pub fn describe_lr(train: &TrainConfig) -> String {
+    match train.lr_schedule {
+        LrSchedule::Constant => train.lr.to_string(),
+        LrSchedule::Cosine => format!("{} cosine-annealed", train.lr),
     }
 }
 

@@ -306,6 +306,9 @@ fn non_default_settings(
         field("weight decay", train.weight_decay, base.weight_decay),
         field("warm-up steps", train.warmup_steps, base.warmup_steps),
     ]));
+    if train.lr_schedule != base.lr_schedule {
+        out.push(format!("{} learning rate", train.lr_schedule.name()));
+    }
     if let Some(decay) = train.ema_decay {
         out.push(format!("parameter average β {decay}"));
     }

@@ -21,6 +21,10 @@ pub struct AdamConfig {
     /// Linear learning-rate warm-up: step t (1, 2, …) uses
     /// lr·min(1, t / warmup_steps); 0 = none.
     pub warmup_steps: u64,
+    /// Cosine learning-rate decay: step t (1, 2, …) is further scaled by
+    /// ½(1 + cos(π·(t − 1)/decay_steps)), from 1 at the first step toward 0
+    /// at step decay_steps + 1, and by 0 after it; 0 = none.
+    pub decay_steps: u64,
 }
 
 impl Default for AdamConfig {
@@ -36,7 +40,38 @@ impl Default for AdamConfig {
             decoupled: false,
             clip_norm: None,
             warmup_steps: 0,
+            decay_steps: 0,
         }
+    }
+}
+
+impl AdamConfig {
+    /// The factor step `t` (1, 2, …) multiplies the learning rate by: the
+    /// warm-up's times the cosine decay's.
+    ///
+    /// ```
+    /// use dtrec::model::AdamConfig;
+    /// let c = AdamConfig { warmup_steps: 4, decay_steps: 10, ..AdamConfig::default() };
+    /// assert_eq!(c.lr_factor(1), 0.25); // warm-up 1/4, cosine 1
+    /// assert!((c.lr_factor(6) - 0.5).abs() < 1e-12); // half-way down the cosine
+    /// assert_eq!(c.lr_factor(12), 0.0); // past the decay
+    /// assert_eq!(AdamConfig::default().lr_factor(1_000_000), 1.0);
+    /// ```
+    pub fn lr_factor(&self, t: u64) -> f64 {
+        let warmup = if t < self.warmup_steps {
+            t as f64 / self.warmup_steps as f64
+        } else {
+            1.0
+        };
+        let decay = match self.decay_steps {
+            0 => 1.0,
+            steps if t > steps => 0.0,
+            steps => {
+                let progress = t.saturating_sub(1) as f64 / steps as f64;
+                0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        };
+        warmup * decay
     }
 }
 
@@ -82,13 +117,8 @@ impl<T: Kernels> Adam<T> {
         self.t += 1;
         let c = &self.config;
         let t = self.t.min(i32::MAX as u64) as i32;
-        let warmup = if self.t < c.warmup_steps {
-            self.t as f64 / c.warmup_steps as f64
-        } else {
-            1.0
-        };
         let base = AdamStep {
-            lr: T::from_f64(c.lr * warmup),
+            lr: T::from_f64(c.lr * c.lr_factor(self.t)),
             beta1: T::from_f64(c.beta1),
             beta2: T::from_f64(c.beta2),
             eps: T::from_f64(c.eps),
@@ -197,6 +227,31 @@ mod tests {
             },
         );
         for want in [0.025, 0.05, 0.075, 0.1, 0.1] {
+            let before = p.pos_emb.data[0];
+            let mut g = p.zeros_like();
+            g.pos_emb.data[0] = -1.0;
+            adam.step(&mut p, &mut g);
+            let moved = p.pos_emb.data[0] - before;
+            assert!((moved - want).abs() < 1e-6, "step {}: {moved}", adam.t);
+        }
+    }
+
+    #[test]
+    fn cosine_decay_follows_the_half_cosine_then_stops() {
+        // As above, each step moves by ≈ lr_t; with decay over 4 steps,
+        // lr_t = lr · ½(1 + cos(π(t − 1)/4)) for t ≤ 4 and 0 after.
+        let cfg = tiny_config();
+        let mut p = Params::<f64>::init(&cfg, 1);
+        let mut adam = Adam::new(
+            &p,
+            AdamConfig {
+                lr: 0.1,
+                decay_steps: 4,
+                ..AdamConfig::default()
+            },
+        );
+        let half = 0.5 * std::f64::consts::FRAC_1_SQRT_2;
+        for want in [0.1, 0.1 * (0.5 + half), 0.05, 0.1 * (0.5 - half), 0.0, 0.0] {
             let before = p.pos_emb.data[0];
             let mut g = p.zeros_like();
             g.pos_emb.data[0] = -1.0;

@@ -128,7 +128,7 @@ pub fn load_checkpoint(
     };
     let model = Sasrec::from_params(config, params).map_err(|e| invalid(e.to_string()))?;
     let adam = Adam {
-        config: extra.train.adam(),
+        config: extra.train.adam(0),
         m,
         v,
         t: extra.adam_steps,

@@ -6,6 +6,34 @@ use super::halting::HaltingConfig;
 use super::hps::HpsConfig;
 use crate::model::AdamConfig;
 
+/// The learning rate over training (times the warm-up's factor).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// `lr` at every step.
+    #[default]
+    Constant,
+    /// Cosine annealing over the epoch budget: with S = `max_epochs` ×
+    /// batches per epoch, step t (1, 2, …) uses lr·½(1 + cos(π(t − 1)/S)),
+    /// so the rate falls from `lr` toward 0 at the end of the last epoch
+    /// (early stopping may end training before that).
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The config spelling (`constant`, `cosine`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LrSchedule::Constant => "constant",
+            LrSchedule::Cosine => "cosine",
+        }
+    }
+
+    fn is_constant(&self) -> bool {
+        *self == LrSchedule::Constant
+    }
+}
+
 /// How a model is trained and selected. Serialized as a JSON/TOML object;
 /// missing fields take their defaults (RecBole SASRec where one exists).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,6 +57,10 @@ pub struct TrainConfig {
     pub clip_norm: Option<f64>,
     /// Optimizer steps of linear learning-rate warm-up (0 = none).
     pub warmup_steps: u64,
+    /// How the learning rate changes over the epoch budget `max_epochs`.
+    /// Written to a config only when not `constant`.
+    #[serde(skip_serializing_if = "LrSchedule::is_constant")]
+    pub lr_schedule: LrSchedule,
     /// Decay β of an exponential moving average of the parameters, updated
     /// after every optimizer step as `ema ← β·ema + (1 − β)·θ` from the
     /// initial parameters. When set, validation scores the average, and the
@@ -66,6 +98,7 @@ impl Default for TrainConfig {
             decoupled_weight_decay: false,
             clip_norm: None,
             warmup_steps: 0,
+            lr_schedule: LrSchedule::Constant,
             ema_decay: None,
             threads: None,
             eval_batch_size: 256,
@@ -78,14 +111,31 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// The optimizer settings.
-    pub fn adam(&self) -> AdamConfig {
+    /// The optimizer settings for a training set of `train_samples`
+    /// sequences (the length of a cosine schedule counts its batches).
+    ///
+    /// ```
+    /// use dtrec::train::{LrSchedule, TrainConfig};
+    /// let train = TrainConfig { max_epochs: 3, batch_size: 100, ..TrainConfig::default() };
+    /// assert_eq!(train.adam(1_000).decay_steps, 0);
+    /// let cosine = TrainConfig { lr_schedule: LrSchedule::Cosine, ..train };
+    /// assert_eq!(cosine.adam(1_001).decay_steps, 3 * 11);
+    /// ```
+    pub fn adam(&self, train_samples: usize) -> AdamConfig {
+        let decay_steps = match self.lr_schedule {
+            LrSchedule::Constant => 0,
+            LrSchedule::Cosine => {
+                let batches = train_samples.div_ceil(self.batch_size.max(1)) as u64;
+                (self.max_epochs as u64).saturating_mul(batches)
+            }
+        };
         AdamConfig {
             lr: self.lr,
             weight_decay: self.weight_decay,
             decoupled: self.decoupled_weight_decay,
             clip_norm: self.clip_norm,
             warmup_steps: self.warmup_steps,
+            decay_steps,
             ..AdamConfig::default()
         }
     }

@@ -106,6 +106,8 @@ impl From<EvalError> for TrainError {
 #[derive(Clone, Debug)]
 pub struct TrainState {
     pub model: Sasrec,
+    /// The optimizer; [`run`] sets its settings from the run's
+    /// [`TrainConfig`] and training data (a cosine schedule's length).
     pub adam: Adam<f32>,
     /// The next epoch to run.
     pub epoch: usize,
@@ -128,7 +130,7 @@ impl TrainState {
     pub fn new(model: ModelConfig, train: &TrainConfig) -> Result<Self, TrainError> {
         train.validate().map_err(TrainError::Config)?;
         let model = Sasrec::new(model, train.seed).map_err(TrainError::Model)?;
-        let adam = Adam::new(&model.params, train.adam());
+        let adam = Adam::new(&model.params, train.adam(0));
         let ema = train.ema_decay.map(|_| model.params.clone());
         Ok(TrainState {
             model,
@@ -257,6 +259,7 @@ pub fn run(
             data.num_items()
         )));
     }
+    state.adam.config = config.adam(split.train.len());
     let pool = Threads::new(config.threads);
     while !state.finished(config) {
         run_epoch(state, data, split, config, &pool, progress)?;

@@ -135,8 +135,10 @@ pub fn random_batch(
     dtrec::model::TrainBatch::new(items, lengths, targets, l, cfg.n_items).unwrap()
 }
 
-/// Runs `state` until `epochs` epochs are done in all (the run's other
-/// settings from `train`), without callbacks.
+/// Runs `state` until `epochs` epochs are done in all, or until `train`
+/// ends it first, without callbacks. `train` is passed to the trainer
+/// unchanged (its `max_epochs` sets a cosine schedule's length), and the
+/// run is paused through the after-epoch hook, as an interrupted one is.
 #[allow(dead_code)]
 pub fn train_until(
     state: &mut dtrec::train::TrainState,
@@ -145,11 +147,19 @@ pub fn train_until(
     train: &dtrec::train::TrainConfig,
     epochs: usize,
 ) {
-    let limited = dtrec::train::TrainConfig {
-        max_epochs: epochs,
-        ..train.clone()
+    const PAUSE: &str = "train_until: paused";
+    let mut pause = |s: &dtrec::train::TrainState| match s.epoch >= epochs {
+        true => Err(dtrec::train::TrainError::Data(PAUSE.into())),
+        false => Ok(()),
     };
-    dtrec::train::run(state, data, split, &limited, &mut |_| {}, &mut |_| Ok(())).unwrap();
+    if state.epoch >= epochs {
+        return;
+    }
+    match dtrec::train::run(state, data, split, train, &mut |_| {}, &mut pause) {
+        Ok(()) => {}
+        Err(dtrec::train::TrainError::Data(m)) if m == PAUSE => {}
+        Err(e) => panic!("training failed: {e}"),
+    }
 }
 
 /// A per-state item loss as the block test sees it: (dhidden, ditems,
