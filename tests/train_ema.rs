@@ -13,12 +13,11 @@ const DECAY: f64 = 0.9;
 
 fn setup(batch_size: usize) -> (Interactions, Split, ModelConfig, TrainConfig) {
     let (data, split) = common::synthetic_loo(80);
-    let model = ModelConfig {
-        d: 16,
-        inner: 32,
-        max_len: 12,
-        ..ModelConfig::reasoning(data.num_items(), Family::RearecErl, 1)
-    };
+    let model = common::small_model(ModelConfig::reasoning(
+        data.num_items(),
+        Family::RearecErl,
+        1,
+    ));
     let train = TrainConfig {
         max_epochs: 3,
         batch_size,

@@ -13,12 +13,11 @@ const LR: f64 = 1e-3;
 
 fn setup(batch_size: usize, max_epochs: usize) -> (Interactions, Split, ModelConfig, TrainConfig) {
     let (data, split) = common::synthetic_loo(80);
-    let model = ModelConfig {
-        d: 16,
-        inner: 32,
-        max_len: 12,
-        ..ModelConfig::reasoning(data.num_items(), Family::RearecErl, 1)
-    };
+    let model = common::small_model(ModelConfig::reasoning(
+        data.num_items(),
+        Family::RearecErl,
+        1,
+    ));
     let train = TrainConfig {
         max_epochs,
         batch_size,

@@ -12,12 +12,7 @@ use dtrec::train::{load_checkpoint, save_checkpoint, LrSchedule, TrainConfig, Tr
 
 fn setup() -> (Interactions, Split, ModelConfig, TrainConfig) {
     let (data, split) = common::synthetic_loo(80);
-    let model = ModelConfig {
-        d: 16,
-        inner: 32,
-        max_len: 12,
-        ..ModelConfig::sasrec(data.num_items())
-    };
+    let model = common::small_model(ModelConfig::sasrec(data.num_items()));
     let train = TrainConfig {
         max_epochs: 3,
         batch_size: 64,

@@ -212,53 +212,57 @@ mod tests {
         );
     }
 
-    #[test]
-    fn warmup_scales_the_learning_rate_linearly() {
-        // Adam's bias-corrected step with a constant gradient is
-        // lr_t · g/(|g| + ε) ≈ lr_t · sign(g); lr_t = lr · min(1, t/4).
-        let cfg = tiny_config();
-        let mut p = Params::<f64>::init(&cfg, 1);
-        let mut adam = Adam::new(
-            &p,
-            AdamConfig {
-                lr: 0.1,
-                warmup_steps: 4,
-                ..AdamConfig::default()
-            },
-        );
-        for want in [0.025, 0.05, 0.075, 0.1, 0.1] {
-            let before = p.pos_emb.data[0];
-            let mut g = p.zeros_like();
-            g.pos_emb.data[0] = -1.0;
-            adam.step(&mut p, &mut g);
-            let moved = p.pos_emb.data[0] - before;
-            assert!((moved - want).abs() < 1e-6, "step {}: {moved}", adam.t);
+    /// How far one value moves at each of the first steps of an Adam with
+    /// `config`, under a constant gradient of −1. Adam's bias-corrected
+    /// step is then lr_t · g/(|g| + ε) ≈ lr_t · sign(g), so the moves are
+    /// the step-by-step learning rates lr_t.
+    fn moves_under_a_constant_gradient(config: AdamConfig, steps: usize) -> Vec<f64> {
+        let mut p = Params::<f64>::init(&tiny_config(), 1);
+        let mut adam = Adam::new(&p, config);
+        (0..steps)
+            .map(|_| {
+                let before = p.pos_emb.data[0];
+                let mut g = p.zeros_like();
+                g.pos_emb.data[0] = -1.0;
+                adam.step(&mut p, &mut g);
+                p.pos_emb.data[0] - before
+            })
+            .collect()
+    }
+
+    fn assert_moves(moves: &[f64], want: &[f64]) {
+        assert_eq!(moves.len(), want.len());
+        for (t, (moved, want)) in moves.iter().zip(want).enumerate() {
+            assert!((moved - want).abs() < 1e-6, "step {}: {moves:?}", t + 1);
         }
     }
 
     #[test]
+    fn warmup_scales_the_learning_rate_linearly() {
+        // lr_t = lr · min(1, t/4)
+        let config = AdamConfig {
+            lr: 0.1,
+            warmup_steps: 4,
+            ..AdamConfig::default()
+        };
+        let moves = moves_under_a_constant_gradient(config, 5);
+        assert_moves(&moves, &[0.025, 0.05, 0.075, 0.1, 0.1]);
+    }
+
+    #[test]
     fn cosine_decay_follows_the_half_cosine_then_stops() {
-        // As above, each step moves by ≈ lr_t; with decay over 4 steps,
-        // lr_t = lr · ½(1 + cos(π(t − 1)/4)) for t ≤ 4 and 0 after.
-        let cfg = tiny_config();
-        let mut p = Params::<f64>::init(&cfg, 1);
-        let mut adam = Adam::new(
-            &p,
-            AdamConfig {
-                lr: 0.1,
-                decay_steps: 4,
-                ..AdamConfig::default()
-            },
-        );
+        // lr_t = lr · ½(1 + cos(π(t − 1)/4)) for t ≤ 4, and 0 after
+        let config = AdamConfig {
+            lr: 0.1,
+            decay_steps: 4,
+            ..AdamConfig::default()
+        };
         let half = 0.5 * std::f64::consts::FRAC_1_SQRT_2;
-        for want in [0.1, 0.1 * (0.5 + half), 0.05, 0.1 * (0.5 - half), 0.0, 0.0] {
-            let before = p.pos_emb.data[0];
-            let mut g = p.zeros_like();
-            g.pos_emb.data[0] = -1.0;
-            adam.step(&mut p, &mut g);
-            let moved = p.pos_emb.data[0] - before;
-            assert!((moved - want).abs() < 1e-6, "step {}: {moved}", adam.t);
-        }
+        let moves = moves_under_a_constant_gradient(config, 6);
+        assert_moves(
+            &moves,
+            &[0.1, 0.1 * (0.5 + half), 0.05, 0.1 * (0.5 - half), 0.0, 0.0],
+        );
     }
 
     #[test]

@@ -39,6 +39,18 @@ pub fn synthetic_loo(num_users: usize) -> (dtrec::data::Interactions, dtrec::dat
     (synth.interactions, split)
 }
 
+/// `base` at the width and length the training tests use: d = 16, an inner
+/// width of 32, sequences of at most 12 items.
+#[allow(dead_code)]
+pub fn small_model(base: dtrec::model::ModelConfig) -> dtrec::model::ModelConfig {
+    dtrec::model::ModelConfig {
+        d: 16,
+        inner: 32,
+        max_len: 12,
+        ..base
+    }
+}
+
 /// `n` draws of `scale`·N(0, 1) from stream `stream` of the counter-based RNG
 /// seeded with `seed` (deterministic test data).
 #[allow(dead_code)]
