@@ -160,9 +160,12 @@ pub fn train_until(
     epochs: usize,
 ) {
     const PAUSE: &str = "train_until: paused";
-    let mut pause = |s: &dtrec::train::TrainState| match s.epoch >= epochs {
-        true => Err(dtrec::train::TrainError::Data(PAUSE.into())),
-        false => Ok(()),
+    let mut pause = |s: &dtrec::train::TrainState| {
+        if s.epoch >= epochs {
+            Err(dtrec::train::TrainError::Data(PAUSE.into()))
+        } else {
+            Ok(())
+        }
     };
     if state.epoch >= epochs {
         return;
