@@ -69,6 +69,11 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
         &[&hps[..], &["--hps-item-gradient", "target"]].concat(),
     );
     assert!(items.contains("== training dtrec"), "{items}");
+    let marginal = experiment(
+        &dir,
+        &[&hps[..], &["--hps-cluster-target", "marginal"]].concat(),
+    );
+    assert!(marginal.contains("== training dtrec"), "{marginal}");
     // DTRec with PRL's noise view is another model; the baselines ignore the flag
     let noise_view = experiment(&dir, &[&hps[..], &["--dtrec-contrastive"]].concat());
     assert!(noise_view.contains("== training dtrec"), "{noise_view}");
@@ -111,6 +116,24 @@ fn an_unknown_learning_rate_schedule_is_refused_naming_the_valid_ones() {
             && stderr.contains("linear")
             && stderr.contains("`constant`")
             && stderr.contains("`cosine`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_cluster_target_is_refused_naming_the_valid_ones() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
+        .args(["train", "--synthetic-users", "60", "--split", "loo"])
+        .args(["--hps-cluster-target", "popular"])
+        .output()
+        .expect("the dtrec binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--hps-cluster-target")
+            && stderr.contains("popular")
+            && stderr.contains("`uniform`")
+            && stderr.contains("`marginal`"),
         "{stderr}"
     );
 }

@@ -278,6 +278,8 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
             "dtrec-cluster-soft",
             "--hps-item-gradient",
             "target",
+            "--hps-cluster-target",
+            "marginal",
             "--ema-decay",
             "0.99",
             "--lr-schedule",
@@ -305,6 +307,7 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
     assert!(!plain_row.contains("HPS from"), "{plain_row}");
     assert!(!plain_row.contains("dropout"), "{plain_row}");
     assert!(!plain_row.contains("item gradient"), "{plain_row}");
+    assert!(!plain_row.contains("cluster target"), "{plain_row}");
     assert!(!plain_row.contains("parameter average"), "{plain_row}");
     assert!(!plain_row.contains("learning rate"), "{plain_row}");
     assert!(later_row.contains("/later/dtrec"), "{later_row}");
@@ -312,6 +315,7 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
         later_row.contains("dropout 0.2")
             && later_row.contains("HPS from h_1")
             && later_row.contains("item gradient target")
+            && later_row.contains("cluster target marginal")
             && later_row.contains("parameter average β 0.99")
             && later_row.contains("cosine learning rate"),
         "{later_row}"

@@ -251,7 +251,9 @@ fn every_family_every_tensor_receives_a_checked_gradient() {
 #[test]
 fn extra_state_loss_hook_gradients_hps() {
     use dtrec::model::StateLossArgs;
-    use dtrec::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers, ItemGradient};
+    use dtrec::reasoning::hps::{
+        cluster_soft_loss, prototype_loss, ClusterMembers, ClusterTarget, ItemGradient,
+    };
     let n_items = 7;
     let members = ClusterMembers::new(&[0, 1, 0, 1, 1, 0, 1], 2);
     let item_cluster = [2u32, 0, 1, 2, 0, 1, 1]; // level-1 cluster of item i + 1
@@ -286,6 +288,7 @@ fn extra_state_loss_hook_gradients_hps() {
                         &members,
                         d,
                         0.3,
+                        ClusterTarget::Uniform,
                         0.8,
                         w,
                         ItemGradient::Full,

@@ -3,7 +3,7 @@
 //! * cluster membership (CSR) from an item → cluster map;
 //! * closed forms of both losses and their gradients on 1-d cases;
 //! * `cluster_soft` with ε = 1 (or singleton clusters) is the item
-//!   cross-entropy of the kernels;
+//!   cross-entropy of the kernels, for both cluster targets;
 //! * f64 central finite differences of the loss against the hand-derived
 //!   gradients for h (both losses) and E (`cluster_soft`), on shapes that
 //!   cross the row-block boundary (proptest);
@@ -15,7 +15,7 @@ mod common;
 use common::{check_fd, normals};
 
 use dtrec::reasoning::hps::{
-    cluster_soft_loss, prototype_loss, ClusterMembers, ItemGradient, ROW_BLOCK,
+    cluster_soft_loss, prototype_loss, ClusterMembers, ClusterTarget, ItemGradient, ROW_BLOCK,
 };
 use dtrec_kernels::rng::CounterRng;
 use dtrec_kernels::Kernels;
@@ -75,6 +75,7 @@ fn cluster_soft_closed_form() {
         &members,
         1,
         0.5,
+        ClusterTarget::Uniform,
         1.0,
         1.0,
         ItemGradient::Full,
@@ -90,6 +91,49 @@ fn cluster_soft_closed_form() {
     for v in 0..3 {
         assert!((de[v] - (p[v] - q[v])).abs() < 1e-15);
     }
+}
+
+/// `Marginal` on the case above: the cluster part is −log(p₁ + p₂), and
+/// its share of q follows p within the cluster (p₁ : p₂ = e : 1).
+#[test]
+fn cluster_soft_marginal_closed_form() {
+    let members = ClusterMembers::new(&[0, 0, 1], 2);
+    let items = [1.0f64, 0.0, -1.0];
+    let mut dh = [0.0];
+    let mut de = [0.0; 3];
+    let loss = cluster_soft_loss(
+        Some(&mut dh),
+        Some(&mut de),
+        &[1.0],
+        &items,
+        &[1],
+        &members,
+        1,
+        0.5,
+        ClusterTarget::Marginal,
+        1.0,
+        1.0,
+        ItemGradient::Full,
+    );
+    let z = [1.0f64, 0.0, -1.0];
+    let s: f64 = z.iter().map(|v| v.exp()).sum();
+    let p: Vec<f64> = z.iter().map(|v| v.exp() / s).collect();
+    let expect = -0.5 * p[0].ln() - 0.5 * (p[0] + p[1]).ln();
+    assert!((loss - expect).abs() < 1e-15, "{loss} vs {expect}");
+    let in_cluster = p[0] + p[1];
+    let q = [0.5 + 0.5 * p[0] / in_cluster, 0.5 * p[1] / in_cluster, 0.0];
+    let expect_dh: f64 = (0..3).map(|v| (p[v] - q[v]) * items[v]).sum();
+    assert!(
+        (dh[0] - expect_dh).abs() < 1e-15,
+        "{} vs {expect_dh}",
+        dh[0]
+    );
+    for v in 0..3 {
+        assert!((de[v] - (p[v] - q[v])).abs() < 1e-15);
+    }
+    // the uniform target of the same case asks more of the unlikely member 2
+    let uniform_q1 = 0.25;
+    assert!(q[1] < uniform_q1);
 }
 
 #[test]
@@ -108,7 +152,11 @@ fn cluster_soft_reduces_to_item_cross_entropy() {
     // ε = 1 with coarse clusters, and any ε with singleton clusters
     let coarse = ClusterMembers::new(&(0..n as u32).map(|i| i % 3).collect::<Vec<_>>(), 3);
     let single = ClusterMembers::new(&(0..n as u32).collect::<Vec<_>>(), n);
-    for (members, eps) in [(&coarse, 1.0), (&single, 0.0), (&single, 0.4)] {
+    let cases = [(&coarse, 1.0), (&single, 0.0), (&single, 0.4)];
+    for ((members, eps), cluster) in cases
+        .into_iter()
+        .flat_map(|case| [ClusterTarget::Uniform, ClusterTarget::Marginal].map(|c| (case, c)))
+    {
         let loss = cluster_soft_loss(
             None,
             None,
@@ -118,11 +166,15 @@ fn cluster_soft_reduces_to_item_cross_entropy() {
             members,
             d,
             eps,
+            cluster,
             0.7,
             1.0,
             ItemGradient::Full,
         );
-        assert!((loss - expect).abs() < 1e-13, "{loss} vs {expect}");
+        assert!(
+            (loss - expect).abs() < 1e-13,
+            "{cluster:?}: {loss} vs {expect}"
+        );
     }
 }
 
@@ -150,9 +202,11 @@ proptest! {
 
     /// `Full`: the loss's gradients for h and E. `Target`: the states get
     /// the same, the items that of ε·(−log p_y) alone (= ε times the loss at
-    /// ε = 1). `Off`: the same state gradient, none for the items.
+    /// ε = 1). `Off`: the same state gradient, none for the items. Each
+    /// for both cluster targets (`Uniform`, `Marginal`).
     #[test]
     fn cluster_soft_gradients_match_finite_differences(
+        marginal in any::<bool>(),
         rows in 1usize..(2 * ROW_BLOCK + 3),
         n in 2usize..12,
         k in 1usize..5,
@@ -168,13 +222,14 @@ proptest! {
         let map: Vec<u32> = (0..n as u64).map(|i| rng.below(8, i, k as u64) as u32).collect();
         let members = ClusterMembers::new(&map, k);
         let targets: Vec<u32> = (0..rows as u64).map(|r| 1 + rng.below(9, r, n as u64) as u32).collect();
+        let cluster = if marginal { ClusterTarget::Marginal } else { ClusterTarget::Uniform };
         let loss = |h: &[f64], e: &[f64], eps: f64| {
-            cluster_soft_loss(None, None, h, e, &targets, &members, d, eps, tau, 1.0, ItemGradient::Full)
+            cluster_soft_loss(None, None, h, e, &targets, &members, d, eps, cluster, tau, 1.0, ItemGradient::Full)
         };
         let grads = |option: ItemGradient| {
             let mut dh = vec![0.0; rows * d];
             let mut de = vec![0.0; n * d];
-            let value = cluster_soft_loss(Some(&mut dh), Some(&mut de), &hidden, &items, &targets, &members, d, eps, tau, dloss, option);
+            let value = cluster_soft_loss(Some(&mut dh), Some(&mut de), &hidden, &items, &targets, &members, d, eps, cluster, tau, dloss, option);
             (value, dh, de)
         };
         let (value, dh, de) = grads(ItemGradient::Full);
@@ -221,6 +276,7 @@ fn backward_accumulates_and_f32_agrees() {
                 &members,
                 d,
                 0.3,
+                ClusterTarget::Uniform,
                 1.0,
                 1.0,
                 ItemGradient::Full,
@@ -264,6 +320,7 @@ fn backward_accumulates_and_f32_agrees() {
         &members,
         d,
         0.3,
+        ClusterTarget::Uniform,
         1.0,
         1.0,
         ItemGradient::Full,
@@ -277,6 +334,7 @@ fn backward_accumulates_and_f32_agrees() {
         &members,
         d,
         0.3f32,
+        ClusterTarget::Uniform,
         1.0,
         1.0,
         ItemGradient::Full,
@@ -304,6 +362,7 @@ fn cluster_soft_refuses_an_unresolved_per_step_option() {
         &members,
         1,
         0.5,
+        ClusterTarget::Uniform,
         1.0,
         1.0,
         ItemGradient::TargetLast,

@@ -10,7 +10,9 @@ use dtrec::data::{Interactions, Split};
 use dtrec::kernels::rng::CounterRng;
 use dtrec::model::{Family, ModelConfig, Sasrec, StateLossArgs};
 use dtrec::reasoning::hierarchy::Prototypes;
-use dtrec::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers, ItemGradient};
+use dtrec::reasoning::hps::{
+    cluster_soft_loss, prototype_loss, ClusterMembers, ClusterTarget, ItemGradient,
+};
 use dtrec::train::hps::{cluster_items, HpsLoss};
 use dtrec::train::{
     load_checkpoint, run, save_checkpoint, HpsConfig, HpsVariant, TrainConfig, TrainError,
@@ -31,7 +33,8 @@ fn small_model(n_items: usize, t_max: usize) -> Sasrec {
 /// (t₀ = `config.first_step`), computed step by step, step t at temperature
 /// α^{T−t} (the model's τ and τ_p are 1; α = `config.step_tau_growth`) and,
 /// for `cluster-soft`, with ε_t on a line from `epsilon` at step 0 to
-/// `epsilon_last` (when set) at step T − 1 and the configured item gradient.
+/// `epsilon_last` (when set) at step T − 1, the configured cluster target
+/// and the configured item gradient.
 #[allow(clippy::too_many_arguments)]
 fn reference(
     variant: HpsVariant,
@@ -93,6 +96,7 @@ fn reference(
                                 as f32
                         }
                     },
+                    config.cluster_target,
                     temperature,
                     dloss * weight * rows as f32,
                     match config.item_gradient {
@@ -121,16 +125,47 @@ fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
         .into_iter()
         .flat_map(|v| {
             [
-                (v, 0, 1.0, None, ItemGradient::Full),
-                (v, 1, 1.0, None, ItemGradient::Full),
-                (v, 0, 3.0, None, ItemGradient::Full),
-                (v, 0, 1.0, Some(0.9), ItemGradient::Full),
-                (v, 0, 3.0, None, ItemGradient::Target),
-                (v, 0, 1.0, None, ItemGradient::Off),
-                (v, 0, 3.0, None, ItemGradient::TargetLast),
+                (v, 0, 1.0, None, ItemGradient::Full, ClusterTarget::Uniform),
+                (v, 1, 1.0, None, ItemGradient::Full, ClusterTarget::Uniform),
+                (v, 0, 3.0, None, ItemGradient::Full, ClusterTarget::Uniform),
+                (
+                    v,
+                    0,
+                    1.0,
+                    Some(0.9),
+                    ItemGradient::Full,
+                    ClusterTarget::Uniform,
+                ),
+                (
+                    v,
+                    0,
+                    3.0,
+                    None,
+                    ItemGradient::Target,
+                    ClusterTarget::Uniform,
+                ),
+                (v, 0, 1.0, None, ItemGradient::Off, ClusterTarget::Uniform),
+                (
+                    v,
+                    0,
+                    3.0,
+                    None,
+                    ItemGradient::TargetLast,
+                    ClusterTarget::Uniform,
+                ),
+                (v, 0, 3.0, None, ItemGradient::Full, ClusterTarget::Marginal),
+                (
+                    v,
+                    1,
+                    1.0,
+                    Some(0.9),
+                    ItemGradient::Target,
+                    ClusterTarget::Marginal,
+                ),
             ]
         });
-    for (variant, first_step, step_tau_growth, epsilon_last, item_gradient) in cases {
+    for (variant, first_step, step_tau_growth, epsilon_last, item_gradient, cluster_target) in cases
+    {
         let config = HpsConfig {
             variant,
             lambda: 0.7,
@@ -140,6 +175,7 @@ fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
             epsilon: 0.3,
             epsilon_last,
             item_gradient,
+            cluster_target,
             ..HpsConfig::default()
         };
         let protos = cluster_items(None, &model, &config, 11).unwrap();
@@ -408,6 +444,26 @@ fn the_item_gradient_option_round_trips_and_the_default_is_not_written() {
         );
         assert_eq!(serde_json::from_str::<HpsConfig>(&text).unwrap(), config);
     }
+}
+
+#[test]
+fn the_cluster_target_option_round_trips_and_the_default_is_not_written() {
+    let default = serde_json::to_string(&HpsConfig::default()).unwrap();
+    assert!(!default.contains("cluster_target"), "{default}");
+    let read: HpsConfig = serde_json::from_str(&default).unwrap();
+    assert_eq!(read.cluster_target, ClusterTarget::Uniform);
+    let config = HpsConfig {
+        cluster_target: ClusterTarget::Marginal,
+        ..HpsConfig::default()
+    };
+    let text = serde_json::to_string(&config).unwrap();
+    assert!(text.contains(r#""cluster_target":"marginal""#), "{text}");
+    assert_eq!(serde_json::from_str::<HpsConfig>(&text).unwrap(), config);
+    let unknown = text.replace("marginal", "popular");
+    let err = serde_json::from_str::<HpsConfig>(&unknown)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("uniform") && err.contains("marginal"), "{err}");
 }
 
 /// DTRec generalises ReaRec-PRL: with `cluster-soft` at ε = 1 (every step's

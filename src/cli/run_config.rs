@@ -49,6 +49,11 @@ pub struct ConfigArgs {
     /// states only).
     #[arg(long)]
     pub hps_item_gradient: Option<String>,
+    /// `cluster-soft`: the form of the target's (1 − ε) cluster part:
+    /// uniform (spread evenly over y's cluster, method.md) or marginal (the
+    /// cluster's total probability, −log Σ_{v∈C} p_v; outside method.md).
+    #[arg(long)]
+    pub hps_cluster_target: Option<String>,
     /// α of the HPS step temperatures: step t is scored at τ·α^(T_max − t),
     /// ReaRec-PRL's softening of earlier steps (1 = method.md).
     #[arg(long)]
@@ -205,6 +210,9 @@ impl ConfigArgs {
         }
         if let Some(v) = parse_name("hps-item-gradient", &self.hps_item_gradient)? {
             train.hps.item_gradient = v;
+        }
+        if let Some(v) = parse_name("hps-cluster-target", &self.hps_cluster_target)? {
+            train.hps.cluster_target = v;
         }
         if let Some(v) = parse_name("hierarchy", &self.hierarchy)? {
             train.hps.layout = v;

@@ -326,6 +326,9 @@ fn non_default_settings(
             if let Some(last) = hps.epsilon_last {
                 out.push(format!("last step's ε {last}"));
             }
+            if hps.cluster_target != base.cluster_target {
+                out.push(format!("cluster target {}", hps.cluster_target.name()));
+            }
             if hps.item_gradient != base.item_gradient {
                 out.push(format!("item gradient {}", hps.item_gradient.name()));
             }

@@ -14,6 +14,12 @@
 //!   item table: L = ε·(−log p_y) + (1 − ε)·CE(uniform(cluster), p) with the
 //!   items of the second term held constant, so ∂L/∂e_v = ε·(p_v − 1[v = y])·h/τ
 //!   while ∂L/∂h is unchanged.
+//!   With [`ClusterTarget::Marginal`] (outside method.md) the cluster part
+//!   is the cluster's total probability instead of a uniform spread:
+//!   L_t = −ε·log p_y − (1 − ε)·log Σ_{v∈C(y)} p_v, so ∂L/∂z = p − q with
+//!   the target q = ε·onehot(y) + (1 − ε)·p_v/P_C on the members v of y's
+//!   cluster C (P_C = Σ_{v∈C} p_v): the state must put the mass on the
+//!   cluster, but it chooses which members carry it.
 //!
 //! Both return the mean over rows and ACCUMULATE dloss·∂mean into the
 //! gradients given. Rows are processed in blocks of [`ROW_BLOCK`] through
@@ -78,6 +84,31 @@ impl ItemGradient {
             ItemGradient::TargetLast if t + 1 >= t_max => ItemGradient::Target,
             ItemGradient::TargetLast => ItemGradient::Full,
             other => other,
+        }
+    }
+}
+
+/// What the (1 − ε) cluster part of the `cluster_soft` target asks of a
+/// state's item distribution p.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterTarget {
+    /// method.md: the mass spread evenly over the members of y's cluster,
+    /// −mean_{v∈C} log p_v, so every member is pulled up alike.
+    #[default]
+    Uniform,
+    /// The cluster's total probability, −log Σ_{v∈C} p_v: the state puts
+    /// the mass on y's cluster and chooses which members carry it, so a
+    /// member the state thinks unlikely is not pulled up.
+    Marginal,
+}
+
+impl ClusterTarget {
+    /// The config spelling (`uniform`, `marginal`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ClusterTarget::Uniform => "uniform",
+            ClusterTarget::Marginal => "marginal",
         }
     }
 }
@@ -205,13 +236,15 @@ pub fn prototype_loss<T: Kernels>(
 }
 
 /// `cluster_soft` HPS loss: mean over rows of −Σ_v q_v log softmax(h·Eᵀ/τ)_v
-/// with q = ε·onehot(y) + (1 − ε)·uniform(members of c(y)).
+/// with q = ε·onehot(y) + (1 − ε)·uniform(members of c(y)), or with
+/// [`ClusterTarget::Marginal`] of −ε·log p_y − (1 − ε)·log Σ_{v∈c(y)} p_v.
 ///
 /// * `dhidden`: (rows × d) and `ditems`: (N × d), accumulated if given;
 /// * `hidden`: h_t, (rows × d); `items`: E[1..=N], (N × d);
 /// * `targets`: dense item ids y (rows), 1 … N;
 /// * `members`: level-t clusters of the N items;
-/// * `epsilon` ∈ [0, 1]: weight of y itself; `tau`: item temperature;
+/// * `epsilon` ∈ [0, 1]: weight of y itself; `cluster_target`: the form of
+///   the cluster part; `tau`: item temperature;
 ///   `dloss`: upstream gradient of the mean;
 /// * `item_gradient`: which part of the gradient `ditems` receives
 ///   (`Full`, `Target` or `Off`; a `TargetLast` option is resolved for the
@@ -226,6 +259,7 @@ pub fn cluster_soft_loss<T: Kernels>(
     members: &ClusterMembers,
     d: usize,
     epsilon: T,
+    cluster_target: ClusterTarget,
     tau: T,
     dloss: T,
     item_gradient: ItemGradient,
@@ -291,13 +325,24 @@ pub fn cluster_soft_loss<T: Kernels>(
             let mut state = (T::NEG_INFINITY, T::ZERO);
             T::lse_accumulate(&mut state, zr);
             let lse = state.0 + state.1.ln();
-            // pass 2: loss = lse − Σ q_v z_v
+            // pass 2: loss = lse − Σ q_v z_v (`Marginal`: with the
+            // cluster's log Σ exp z in place of the spread's Σ q_v z_v)
             let group = members.members(members.cluster_of(y) as usize);
             let spread = (T::ONE - epsilon) / T::from_usize(group.len());
-            let mut qz = epsilon * zr[y as usize - 1];
-            for &v in group {
-                qz += spread * zr[v as usize - 1];
-            }
+            // cluster_lse: log Σ_{v∈C} exp z_v (`Marginal` only)
+            let (qz, cluster_lse) = match cluster_target {
+                ClusterTarget::Uniform => {
+                    let qz = group.iter().fold(epsilon * zr[y as usize - 1], |acc, &v| {
+                        acc + spread * zr[v as usize - 1]
+                    });
+                    (qz, T::ZERO)
+                }
+                ClusterTarget::Marginal => {
+                    let cluster_lse = log_sum_exp_over(zr, group);
+                    let qz = epsilon * zr[y as usize - 1] + (T::ONE - epsilon) * cluster_lse;
+                    (qz, cluster_lse)
+                }
+            };
             total += lse - qz;
             if need_grad {
                 // pass 3: dz = scale·(p − q)
@@ -305,8 +350,19 @@ pub fn cluster_soft_loss<T: Kernels>(
                 let dz = &mut dlogits[r * n..(r + 1) * n];
                 T::xent_backward_block(dz, zr, lse, scale);
                 dz[y as usize - 1] -= scale * epsilon;
-                for &v in group {
-                    dz[v as usize - 1] -= scale * spread;
+                match cluster_target {
+                    ClusterTarget::Uniform => {
+                        for &v in group {
+                            dz[v as usize - 1] -= scale * spread;
+                        }
+                    }
+                    ClusterTarget::Marginal => {
+                        // q_v = (1 − ε)·p_v/P_C = (1 − ε)·exp(z_v − log Σ_C exp z)
+                        let mass = scale * (T::ONE - epsilon);
+                        for &v in group {
+                            dz[v as usize - 1] -= mass * (zr[v as usize - 1] - cluster_lse).exp();
+                        }
+                    }
                 }
             }
             if target_only {
@@ -343,4 +399,15 @@ pub fn cluster_soft_loss<T: Kernels>(
         }
     }
     total * inv_rows
+}
+
+/// log Σ_{v∈group} exp z_v (ids 1-based), shifted by the group's maximum.
+fn log_sum_exp_over<T: Kernels>(z: &[T], group: &[u32]) -> T {
+    let top = group
+        .iter()
+        .fold(T::NEG_INFINITY, |acc, &v| acc.max(z[v as usize - 1]));
+    let sum = group
+        .iter()
+        .fold(T::ZERO, |acc, &v| acc + (z[v as usize - 1] - top).exp());
+    top + sum.ln()
 }

@@ -19,6 +19,12 @@
 //!   `epsilon_last`, and the steps between interpolate linearly, so the
 //!   coarse steps can lean on the clusters and the fine ones on y itself.
 //!
+//! Cluster target. method.md spreads `cluster-soft`'s (1 − ε) cluster
+//! mass uniformly over the members of y's cluster. `cluster_target` =
+//! `marginal` (outside method.md) asks instead for the cluster's total
+//! probability, −log Σ_{v∈C} p_v, so the state chooses which members carry
+//! it and an unlikely member is not pulled up with y.
+//!
 //! Item gradient. `cluster-soft` scores the shared item table, so by
 //! default (method.md) its gradient trains the items too, and the
 //! cluster part of its target pulls every member of y's cluster toward the
@@ -37,7 +43,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Sasrec, StateLossArgs};
 use crate::reasoning::hierarchy::{HierarchyError, HierarchyLayout, PrototypeConfig, Prototypes};
-use crate::reasoning::hps::{cluster_soft_loss, prototype_loss, ClusterMembers, ItemGradient};
+use crate::reasoning::hps::{
+    cluster_soft_loss, prototype_loss, ClusterMembers, ClusterTarget, ItemGradient,
+};
 
 /// Which HPS loss DTRec trains with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +101,11 @@ pub struct HpsConfig {
     /// every step. Written to a config only when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epsilon_last: Option<f64>,
+    /// `cluster-soft`: the form of the (1 − ε) cluster part, `uniform`
+    /// (the default and method.md) or `marginal` (the cluster's total
+    /// probability). Written to a config only when not `uniform`.
+    #[serde(skip_serializing_if = "is_uniform")]
+    pub cluster_target: ClusterTarget,
     /// `cluster-soft`: which part of its gradient reaches the item table
     /// (`full`, the default and method.md; `target`; `off`; `target-last`,
     /// `target` at the last step only). Written to a config only when not
@@ -123,6 +136,7 @@ impl Default for HpsConfig {
             tau_p: None,
             epsilon: 0.1,
             epsilon_last: None,
+            cluster_target: ClusterTarget::Uniform,
             item_gradient: ItemGradient::Full,
             first_step: 0,
             step_tau_growth: 1.0,
@@ -224,6 +238,10 @@ fn is_full(item_gradient: &ItemGradient) -> bool {
     *item_gradient == ItemGradient::Full
 }
 
+fn is_uniform(cluster_target: &ClusterTarget) -> bool {
+    *cluster_target == ClusterTarget::Uniform
+}
+
 /// RNG seed offset of the K-means seeding (kept apart from the other streams).
 const KMEANS_SEED_OFFSET: u64 = 0x4B4D_0000;
 
@@ -264,6 +282,7 @@ pub struct HpsLoss<'a> {
     step_tau: Vec<f32>,
     /// Per step t < T_max, `cluster-soft`'s ε_t.
     step_epsilon: Vec<f32>,
+    cluster_target: ClusterTarget,
     item_gradient: ItemGradient,
 }
 
@@ -297,6 +316,7 @@ impl<'a> HpsLoss<'a> {
             step_epsilon: (0..cfg.t_max)
                 .map(|t| config.step_epsilon(t, cfg.t_max) as f32)
                 .collect(),
+            cluster_target: config.cluster_target,
             item_gradient: config.item_gradient,
         }
     }
@@ -356,6 +376,7 @@ impl<'a> HpsLoss<'a> {
                     &self.members[t],
                     d,
                     self.step_epsilon[t],
+                    self.cluster_target,
                     self.step_tau[t],
                     dmean,
                     self.item_gradient.at_step(t, self.t_max),
