@@ -102,39 +102,33 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn an_unknown_learning_rate_schedule_is_refused_naming_the_valid_ones() {
+/// `dtrec train` with `flag value` fails, and its message names the flag,
+/// the value and each valid spelling (in backquotes).
+fn assert_refused_naming_the_valid_ones(flag: &str, value: &str, valid: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
         .args(["train", "--synthetic-users", "60", "--split", "loo"])
-        .args(["--lr-schedule", "linear"])
+        .args([flag, value])
         .output()
         .expect("the dtrec binary runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("--lr-schedule")
-            && stderr.contains("linear")
-            && stderr.contains("`constant`")
-            && stderr.contains("`cosine`"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(flag) && stderr.contains(value), "{stderr}");
+    for name in valid {
+        assert!(stderr.contains(&format!("`{name}`")), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn an_unknown_learning_rate_schedule_is_refused_naming_the_valid_ones() {
+    assert_refused_naming_the_valid_ones("--lr-schedule", "linear", &["constant", "cosine"]);
 }
 
 #[test]
 fn an_unknown_cluster_target_is_refused_naming_the_valid_ones() {
-    let out = Command::new(env!("CARGO_BIN_EXE_dtrec"))
-        .args(["train", "--synthetic-users", "60", "--split", "loo"])
-        .args(["--hps-cluster-target", "popular"])
-        .output()
-        .expect("the dtrec binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("--hps-cluster-target")
-            && stderr.contains("popular")
-            && stderr.contains("`uniform`")
-            && stderr.contains("`marginal`"),
-        "{stderr}"
+    assert_refused_naming_the_valid_ones(
+        "--hps-cluster-target",
+        "popular",
+        &["uniform", "marginal"],
     );
 }
 

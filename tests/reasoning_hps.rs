@@ -58,10 +58,14 @@ fn prototype_closed_form() {
     assert_eq!(dh, [0.0, 0.0]);
 }
 
-#[test]
-fn cluster_soft_closed_form() {
-    // items e = (1, 0, −1), h = 1, τ = 1: z = (1, 0, −1); y = 1, cluster {1, 2},
-    // ε = ½: q = (¾, ¼, 0); loss = ln(e + 1 + e⁻¹) − ¾
+/// Items e = (1, 0, −1), h = 1, τ = 1, so z = (1, 0, −1); y = 1, whose
+/// cluster is {1, 2}; ε = ½. Checks the loss, dh = Σ (p − q)·e and
+/// de_v = (p_v − q_v)·h against the given closed-form loss and target q.
+fn check_three_item_case(
+    cluster: ClusterTarget,
+    loss_of_p: impl Fn(&[f64]) -> f64,
+    q_of_p: impl Fn(&[f64]) -> [f64; 3],
+) {
     let members = ClusterMembers::new(&[0, 0, 1], 2);
     let items = [1.0f64, 0.0, -1.0];
     let mut dh = [0.0];
@@ -75,42 +79,7 @@ fn cluster_soft_closed_form() {
         &members,
         1,
         0.5,
-        ClusterTarget::Uniform,
-        1.0,
-        1.0,
-        ItemGradient::Full,
-    );
-    let z = [1.0f64, 0.0, -1.0];
-    let s: f64 = z.iter().map(|v| v.exp()).sum();
-    assert!((loss - (s.ln() - 0.75)).abs() < 1e-15);
-    let q = [0.75, 0.25, 0.0];
-    let p: Vec<f64> = z.iter().map(|v| v.exp() / s).collect();
-    // dh = Σ (p − q)·e, de_v = (p_v − q_v)·h
-    let expect_dh: f64 = (0..3).map(|v| (p[v] - q[v]) * items[v]).sum();
-    assert!((dh[0] - expect_dh).abs() < 1e-15);
-    for v in 0..3 {
-        assert!((de[v] - (p[v] - q[v])).abs() < 1e-15);
-    }
-}
-
-/// `Marginal` on the case above: the cluster part is −log(p₁ + p₂), and
-/// its share of q follows p within the cluster (p₁ : p₂ = e : 1).
-#[test]
-fn cluster_soft_marginal_closed_form() {
-    let members = ClusterMembers::new(&[0, 0, 1], 2);
-    let items = [1.0f64, 0.0, -1.0];
-    let mut dh = [0.0];
-    let mut de = [0.0; 3];
-    let loss = cluster_soft_loss(
-        Some(&mut dh),
-        Some(&mut de),
-        &[1.0],
-        &items,
-        &[1],
-        &members,
-        1,
-        0.5,
-        ClusterTarget::Marginal,
+        cluster,
         1.0,
         1.0,
         ItemGradient::Full,
@@ -118,22 +87,54 @@ fn cluster_soft_marginal_closed_form() {
     let z = [1.0f64, 0.0, -1.0];
     let s: f64 = z.iter().map(|v| v.exp()).sum();
     let p: Vec<f64> = z.iter().map(|v| v.exp() / s).collect();
-    let expect = -0.5 * p[0].ln() - 0.5 * (p[0] + p[1]).ln();
-    assert!((loss - expect).abs() < 1e-15, "{loss} vs {expect}");
-    let in_cluster = p[0] + p[1];
-    let q = [0.5 + 0.5 * p[0] / in_cluster, 0.5 * p[1] / in_cluster, 0.0];
+    let expect = loss_of_p(&p);
+    assert!(
+        (loss - expect).abs() < 1e-15,
+        "{cluster:?}: {loss} vs {expect}"
+    );
+    let q = q_of_p(&p);
     let expect_dh: f64 = (0..3).map(|v| (p[v] - q[v]) * items[v]).sum();
     assert!(
         (dh[0] - expect_dh).abs() < 1e-15,
-        "{} vs {expect_dh}",
+        "{cluster:?}: {} vs {expect_dh}",
         dh[0]
     );
     for v in 0..3 {
-        assert!((de[v] - (p[v] - q[v])).abs() < 1e-15);
+        assert!(
+            (de[v] - (p[v] - q[v])).abs() < 1e-15,
+            "{cluster:?}: item {v}"
+        );
     }
-    // the uniform target of the same case asks more of the unlikely member 2
-    let uniform_q1 = 0.25;
-    assert!(q[1] < uniform_q1);
+}
+
+/// `Uniform`: q = (¾, ¼, 0), loss = −¾·log p₁ − ¼·log p₂.
+#[test]
+fn cluster_soft_closed_form() {
+    check_three_item_case(
+        ClusterTarget::Uniform,
+        |p| -0.75 * p[0].ln() - 0.25 * p[1].ln(),
+        |_| [0.75, 0.25, 0.0],
+    );
+}
+
+/// `Marginal`: the cluster part is −log(p₁ + p₂), and its half of q
+/// follows p within the cluster (p₁ : p₂ = e : 1), so the unlikely member 2
+/// gets less than the uniform ¼.
+#[test]
+fn cluster_soft_marginal_closed_form() {
+    let q_of_p = |p: &[f64]| {
+        let in_cluster = p[0] + p[1];
+        [0.5 + 0.5 * p[0] / in_cluster, 0.5 * p[1] / in_cluster, 0.0]
+    };
+    check_three_item_case(
+        ClusterTarget::Marginal,
+        |p| -0.5 * p[0].ln() - 0.5 * (p[0] + p[1]).ln(),
+        q_of_p,
+    );
+    let z = [1.0f64, 0.0, -1.0];
+    let s: f64 = z.iter().map(|v| v.exp()).sum();
+    let p: Vec<f64> = z.iter().map(|v| v.exp() / s).collect();
+    assert!(q_of_p(&p)[1] < 0.25);
 }
 
 #[test]
