@@ -12,3 +12,10 @@ pub mod nn;
 pub mod reasoning;
 pub mod serve;
 pub mod train;
+
+/// Whether a config option holds its default value, so that serialized
+/// configs leave it out (serde's `skip_serializing_if`) and files written
+/// before the option existed read back unchanged.
+pub(crate) fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}

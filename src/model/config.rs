@@ -72,12 +72,8 @@ pub struct ModelConfig {
     /// DTRec also trains with ReaRec-PRL's contrastive noise view (the same
     /// L_RCL, switched on after the same warm-up). Outside method.md, whose
     /// DTRec has none; off by default and left out of the file when off.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "crate::is_default")]
     pub dtrec_contrastive: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 /// A model family: the same encoder and reasoning chain, different

@@ -83,11 +83,6 @@ impl IndicatorSpace {
             IndicatorSpace::Prototypes => "prototypes",
         }
     }
-
-    /// Whether this is the default item space (serde's skip test).
-    pub fn is_items(&self) -> bool {
-        *self == IndicatorSpace::Items
-    }
 }
 
 /// Why a set of indicator centroids was rejected.

@@ -115,7 +115,7 @@ pub struct ModelExtra {
     pub prototypes: Option<PrototypeConfig>,
     /// The space of the halting indicators (items when absent; the
     /// prototype space needs the stored hierarchy).
-    #[serde(skip_serializing_if = "IndicatorSpace::is_items")]
+    #[serde(skip_serializing_if = "crate::is_default")]
     pub indicators: IndicatorSpace,
 }
 

@@ -28,10 +28,6 @@ impl LrSchedule {
             LrSchedule::Cosine => "cosine",
         }
     }
-
-    fn is_constant(&self) -> bool {
-        *self == LrSchedule::Constant
-    }
 }
 
 /// How a model is trained and selected. Serialized as a JSON/TOML object;
@@ -59,7 +55,7 @@ pub struct TrainConfig {
     pub warmup_steps: u64,
     /// How the learning rate changes over the epoch budget `max_epochs`.
     /// Written to a config only when not `constant`.
-    #[serde(skip_serializing_if = "LrSchedule::is_constant")]
+    #[serde(skip_serializing_if = "crate::is_default")]
     pub lr_schedule: LrSchedule,
     /// Decay β of an exponential moving average of the parameters, updated
     /// after every optimizer step as `ema ← β·ema + (1 − β)·θ` from the

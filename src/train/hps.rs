@@ -104,13 +104,13 @@ pub struct HpsConfig {
     /// `cluster-soft`: the form of the (1 − ε) cluster part, `uniform`
     /// (the default and method.md) or `marginal` (the cluster's total
     /// probability). Written to a config only when not `uniform`.
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(skip_serializing_if = "crate::is_default")]
     pub cluster_target: ClusterTarget,
     /// `cluster-soft`: which part of its gradient reaches the item table
     /// (`full`, the default and method.md; `target`; `off`; `target-last`,
     /// `target` at the last step only). Written to a config only when not
     /// `full`.
-    #[serde(skip_serializing_if = "is_default")]
+    #[serde(skip_serializing_if = "crate::is_default")]
     pub item_gradient: ItemGradient,
     /// First state the step losses supervise: 0 (method.md: h₀ … h_{T−1},
     /// the encoder's output included) or 1 … T_max − 1 (h₀ gets no step
@@ -232,12 +232,6 @@ impl HpsConfig {
             parallel: true,
         }
     }
-}
-
-/// Whether an option holds its default (method.md's) value, so that
-/// configs leave it out.
-fn is_default<T: Default + PartialEq>(value: &T) -> bool {
-    *value == T::default()
 }
 
 /// RNG seed offset of the K-means seeding (kept apart from the other streams).
