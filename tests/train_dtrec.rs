@@ -423,43 +423,42 @@ fn a_last_step_epsilon_outside_zero_one_is_a_config_error() {
 /// The item-gradient option is written to a config only when it is not the
 /// default, so configs of earlier models read (and write) as before.
 #[test]
-fn the_item_gradient_option_round_trips_and_the_default_is_not_written() {
+fn the_hps_options_outside_method_md_round_trip_and_their_defaults_are_not_written() {
     let default = serde_json::to_string(&HpsConfig::default()).unwrap();
-    assert!(!default.contains("item_gradient"), "{default}");
+    for field in ["item_gradient", "cluster_target"] {
+        assert!(!default.contains(field), "{default}");
+    }
     let read: HpsConfig = serde_json::from_str(&default).unwrap();
     assert_eq!(read.item_gradient, ItemGradient::Full);
-    for option in [
+    assert_eq!(read.cluster_target, ClusterTarget::Uniform);
+    let item_gradients = [
         ItemGradient::Target,
         ItemGradient::Off,
         ItemGradient::TargetLast,
-    ] {
+    ]
+    .map(|option| {
         let config = HpsConfig {
             item_gradient: option,
             ..HpsConfig::default()
         };
-        let text = serde_json::to_string(&config).unwrap();
-        assert!(
-            text.contains(&format!(r#""item_gradient":"{}""#, option.name())),
-            "{text}"
-        );
-        assert_eq!(serde_json::from_str::<HpsConfig>(&text).unwrap(), config);
-    }
-}
-
-#[test]
-fn the_cluster_target_option_round_trips_and_the_default_is_not_written() {
-    let default = serde_json::to_string(&HpsConfig::default()).unwrap();
-    assert!(!default.contains("cluster_target"), "{default}");
-    let read: HpsConfig = serde_json::from_str(&default).unwrap();
-    assert_eq!(read.cluster_target, ClusterTarget::Uniform);
-    let config = HpsConfig {
+        (config, format!(r#""item_gradient":"{}""#, option.name()))
+    });
+    let marginal = HpsConfig {
         cluster_target: ClusterTarget::Marginal,
         ..HpsConfig::default()
     };
-    let text = serde_json::to_string(&config).unwrap();
-    assert!(text.contains(r#""cluster_target":"marginal""#), "{text}");
-    assert_eq!(serde_json::from_str::<HpsConfig>(&text).unwrap(), config);
-    let unknown = text.replace("marginal", "popular");
+    let set = item_gradients.into_iter().chain([(
+        marginal.clone(),
+        r#""cluster_target":"marginal""#.to_string(),
+    )]);
+    for (config, written) in set {
+        let text = serde_json::to_string(&config).unwrap();
+        assert!(text.contains(&written), "{text}");
+        assert_eq!(serde_json::from_str::<HpsConfig>(&text).unwrap(), config);
+    }
+    let unknown = serde_json::to_string(&marginal)
+        .unwrap()
+        .replace("marginal", "popular");
     let err = serde_json::from_str::<HpsConfig>(&unknown)
         .unwrap_err()
         .to_string();
