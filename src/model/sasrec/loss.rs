@@ -78,6 +78,50 @@ fn contrastive_term<T: Kernels>(
     )
 }
 
+/// Full-softmax cross-entropy of the chunk's states `work.h` (rows, d)
+/// against `work.targets`, summed over the rows in f64, and, with
+/// `ditems`, its backward at per-row weight `dloss`: the state gradient
+/// into `work.dh`, the item table's ADDED to `ditems` (the whole table,
+/// padding row included, like `emb`).
+fn item_ce_of_h<T: Kernels>(
+    work: &mut Work<T>,
+    emb: &[T],
+    ditems: Option<&mut [T]>,
+    d: usize,
+    inv_tau: T,
+    dloss: T,
+) -> f64 {
+    let rows = work.targets.len();
+    reset(&mut work.losses, rows);
+    item_ce_forward(
+        &mut work.losses,
+        &mut work.ce,
+        &work.h,
+        emb,
+        &work.targets,
+        d,
+        inv_tau,
+    );
+    if let Some(ditems) = ditems {
+        work.dlosses.clear();
+        work.dlosses.resize(rows, dloss);
+        reset(&mut work.dh, rows * d);
+        item_ce_backward(
+            &mut work.dh,
+            ditems,
+            &work.dlosses,
+            &work.h,
+            emb,
+            &work.targets,
+            &work.ce,
+            d,
+            inv_tau,
+            &mut work.ce_scratch,
+        );
+    }
+    work.losses.iter().map(|l| l.to_f64()).sum()
+}
+
 impl<T: Kernels> Model<T> {
     /// Loss (sum over the chunk's rows, in f64) and, with `grads`, the
     /// backward with per-row loss weight `dloss`.
@@ -102,33 +146,10 @@ impl<T: Kernels> Model<T> {
         self.forward_chunk(work, nb, rng);
         work.targets.clear();
         work.targets.extend_from_slice(&batch.targets()[range]);
-        reset(&mut work.losses, nb);
-        item_ce_forward(
-            &mut work.losses,
-            &mut work.ce,
-            &work.h,
-            &self.params.item_emb.data,
-            &work.targets,
-            d,
-            inv_tau,
-        );
-        let loss = work.losses.iter().map(|l| l.to_f64()).sum();
+        let mut grads = grads;
+        let ditems = grads.as_deref_mut().map(|g| &mut g.item_emb.data[..]);
+        let loss = item_ce_of_h(work, &self.params.item_emb.data, ditems, d, inv_tau, dloss);
         if let Some(grads) = grads {
-            work.dlosses.clear();
-            work.dlosses.resize(nb, dloss);
-            reset(&mut work.dh, nb * d);
-            item_ce_backward(
-                &mut work.dh,
-                &mut grads.item_emb.data,
-                &work.dlosses,
-                &work.h,
-                &self.params.item_emb.data,
-                &work.targets,
-                &work.ce,
-                d,
-                inv_tau,
-                &mut work.ce_scratch,
-            );
             self.backward_chunk(work, grads);
         }
         loss
@@ -245,38 +266,14 @@ impl<T: Kernels> Model<T> {
                     work.h[j * d..(j + 1) * d]
                         .copy_from_slice(&work.chain.states[(j * s + t_max) * d..(j * s + s) * d]);
                 }
-                reset(&mut work.losses, nb);
-                item_ce_forward(
-                    &mut work.losses,
-                    &mut work.ce,
-                    &work.h,
-                    emb,
-                    &work.targets,
-                    d,
-                    inv_tau,
-                );
-                if let Some(g) = grads.as_deref_mut() {
-                    work.dlosses.clear();
-                    work.dlosses.resize(nb, dloss);
-                    reset(&mut work.dh, nb * d);
-                    item_ce_backward(
-                        &mut work.dh,
-                        &mut g.item_emb.data,
-                        &work.dlosses,
-                        &work.h,
-                        emb,
-                        &work.targets,
-                        &work.ce,
-                        d,
-                        inv_tau,
-                        &mut work.ce_scratch,
-                    );
+                let ditems = grads.as_deref_mut().map(|g| &mut g.item_emb.data[..]);
+                let item = item_ce_of_h(work, emb, ditems, d, inv_tau, dloss);
+                if grads.is_some() {
                     for j in 0..nb {
                         work.chain.dstates[(j * s + t_max) * d..(j * s + s) * d]
                             .copy_from_slice(&work.dh[j * d..(j + 1) * d]);
                     }
                 }
-                let item: f64 = work.losses.iter().map(|l| l.to_f64()).sum();
                 if noisy {
                     let rcl = contrastive_term(work, grads.is_some(), nb, s, d, tau, dloss * rows);
                     item + rcl.to_f64() * nb as f64
