@@ -50,6 +50,9 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     let flag = experiment(&dir, &["--lr", "0.001", "--dtrec-contrastive"]);
     assert!(flag.contains("sasrec: trained already"), "{flag}");
     assert!(!served("sasrec"), "the baselines ignore the flag");
+    // so do they choosing epochs under the served halting: they are reported at fixed depth
+    let select = experiment(&dir, &["--lr", "0.001", "--select-on", "served"]);
+    assert!(select.contains("sasrec: trained already"), "{select}");
     // SASRec has no process supervision: its HPS settings do not shape it
     let other_hps = experiment(&dir, &["--lr", "0.001", "--lambda-hps", "0.5"]);
     assert!(other_hps.contains("sasrec: trained already"), "{other_hps}");
@@ -77,6 +80,17 @@ fn cached_runs_are_reused_only_with_the_same_training_settings() {
     // DTRec with PRL's noise view is another model; the baselines ignore the flag
     let noise_view = experiment(&dir, &[&hps[..], &["--dtrec-contrastive"]].concat());
     assert!(noise_view.contains("== training dtrec"), "{noise_view}");
+    // for DTRec, epochs chosen under the served halting are another run, and the table says so
+    let select = [&hps[..], &["--dtrec-contrastive", "--select-on", "served"]].concat();
+    let by_served = experiment(&dir, &select);
+    assert!(by_served.contains("== training dtrec"), "{by_served}");
+    let section = std::fs::read_to_string(dir.join("RESULTS.md")).unwrap();
+    assert!(
+        section.contains("DTRec's epochs are validated under its served halting rule"),
+        "{section}"
+    );
+    let again = experiment(&dir, &select);
+    assert!(again.contains("dtrec: trained already"), "{again}");
     assert!(served("dtrec"), "the saved DTRec model records the option");
     let with_dtrec = std::fs::read_to_string(dir.join("RESULTS.md")).unwrap();
     assert!(with_dtrec.contains("**DTRec ablations**"), "{with_dtrec}");
@@ -121,6 +135,11 @@ fn assert_refused_naming_the_valid_ones(flag: &str, value: &str, valid: &[&str])
 #[test]
 fn an_unknown_learning_rate_schedule_is_refused_naming_the_valid_ones() {
     assert_refused_naming_the_valid_ones("--lr-schedule", "linear", &["constant", "cosine"]);
+}
+
+#[test]
+fn an_unknown_epoch_selection_is_refused_naming_the_valid_ones() {
+    assert_refused_naming_the_valid_ones("--select-on", "best", &["fixed-depth", "served"]);
 }
 
 #[test]

@@ -284,6 +284,8 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
             "0.99",
             "--lr-schedule",
             "cosine",
+            "--select-on",
+            "served",
         ],
     );
     let two_threads = dtrec_at("threads", &["--threads", "2"]);
@@ -310,6 +312,7 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
     assert!(!plain_row.contains("cluster target"), "{plain_row}");
     assert!(!plain_row.contains("parameter average"), "{plain_row}");
     assert!(!plain_row.contains("learning rate"), "{plain_row}");
+    assert!(!plain_row.contains("epochs chosen"), "{plain_row}");
     assert!(later_row.contains("/later/dtrec"), "{later_row}");
     assert!(
         later_row.contains("dropout 0.2")
@@ -317,7 +320,8 @@ fn select_labels_every_searched_setting_and_refuses_runs_it_cannot_tell_apart() 
             && later_row.contains("item gradient target")
             && later_row.contains("cluster target marginal")
             && later_row.contains("parameter average β 0.99")
-            && later_row.contains("cosine learning rate"),
+            && later_row.contains("cosine learning rate")
+            && later_row.contains("epochs chosen under the served halting"),
         "{later_row}"
     );
 

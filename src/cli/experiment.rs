@@ -16,7 +16,9 @@ use dtrec::data::{Interactions, Split};
 use dtrec::eval::Metrics;
 use dtrec::model::{Family, ModelConfig, Sasrec};
 use dtrec::serve::Recommender;
-use dtrec::train::{ComputeReport, HaltingRule, HpsConfig, HpsVariant, TrainConfig};
+use dtrec::train::{
+    ComputeReport, EpochSelection, HaltingRule, HpsConfig, HpsVariant, TrainConfig,
+};
 
 /// One training run of the experiment.
 #[derive(Clone, Copy, Debug)]
@@ -98,7 +100,8 @@ pub(super) struct TrainingInfo {
 }
 
 /// The part of `train` that shapes `spec`'s training: everything but the
-/// halting settings, which only act on the trained model, and, for a run
+/// halting settings, which only act on the trained model unless its epochs
+/// are chosen under the served halting rule, and, for a run
 /// without process supervision, the HPS settings (its loss never reads
 /// them), so a sweep over the HPS settings reuses the cached baselines.
 fn training_settings(train: &TrainConfig, spec: &RunSpec) -> TrainConfig {
@@ -110,8 +113,13 @@ fn training_settings(train: &TrainConfig, spec: &RunSpec) -> TrainConfig {
     } else {
         train.hps.clone()
     };
+    // the halting settings shape training only when epochs are chosen under the served rule
+    let halting = match train.select_on {
+        EpochSelection::Served => train.halting.clone(),
+        EpochSelection::FixedDepth => Default::default(),
+    };
     TrainConfig {
-        halting: Default::default(),
+        halting,
         hps,
         ..train.clone()
     }
@@ -242,6 +250,7 @@ pub fn experiment(args: &ExperimentArgs) -> Result<String, String> {
     let t_max = args.config.t_max.unwrap_or(3);
     let mut results = Vec::new();
     let mut command_train = None;
+    let mut dtrec_selection = EpochSelection::FixedDepth;
     for spec in &selected {
         let path = dir.join(format!("{}.result.json", spec.name));
         let mut config = args.config.clone();
@@ -254,8 +263,15 @@ pub fn experiment(args: &ExperimentArgs) -> Result<String, String> {
         config.hps = Some(spec.hps.name().to_string());
         // the option adds PRL's noise view to DTRec; the baselines keep their own objectives
         config.dtrec_contrastive &= spec.family == Family::Dtrec;
+        // the tables report the baselines at fixed depth, so they are selected there too
+        if spec.family != Family::Dtrec {
+            config.select_on = None;
+        }
         let (model, train) = config.resolve(data.num_items())?;
         command_train.get_or_insert_with(|| train.clone());
+        if spec.family == Family::Dtrec {
+            dtrec_selection = train.select_on;
+        }
         let trained = train_or_load(&data, &split, model, &train, &dir, spec)?;
         eprintln!("== evaluating {}", spec.name);
         let evaluated = dtrec::train::evaluate_trained(&trained.model, None, &data, &split, &train)
@@ -314,7 +330,14 @@ pub fn experiment(args: &ExperimentArgs) -> Result<String, String> {
         results.push(result);
     }
     let train = command_train.ok_or("no run selected")?;
-    let table = render(&label, &results, &train, t_max, &command_line());
+    let table = render(
+        &label,
+        &results,
+        &train,
+        dtrec_selection,
+        t_max,
+        &command_line(),
+    );
     replace_section(&args.results, &slug, &table)?;
     Ok(table)
 }
@@ -372,19 +395,27 @@ fn render(
     label: &str,
     results: &[RunResult],
     train: &TrainConfig,
+    dtrec_selection: EpochSelection,
     t_max: usize,
     command: &str,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### {label}\n");
+    let selection = match dtrec_selection {
+        EpochSelection::Served => {
+            " DTRec's epochs are validated under its served halting rule (thresholds \
+             calibrated at every epoch), the baselines' at fixed depth."
+        }
+        EpochSelection::FixedDepth => "",
+    };
     let _ = writeln!(
         out,
         "Leave-one-out, full ranking over all items, seed {}, batch {}, lr {}, at most {} epochs \
          (patience {}), T_max = {t_max} for every reasoning family; the halting thresholds are \
          calibrated on validation (tolerance {:.0}% of full-depth NDCG@10). Test figures of the \
-         best validation epoch. \"Reasoning\" is the reasoning-step FLOPs relative to the same \
-         model at fixed T_max; \"MFLOPs\" is the total per user (encoder, steps, halting \
-         indicators, scoring).\n",
+         best validation epoch.{selection} \"Reasoning\" is the reasoning-step FLOPs relative \
+         to the same model at fixed T_max; \"MFLOPs\" is the total per user (encoder, steps, \
+         halting indicators, scoring).\n",
         train.seed,
         train.batch_size,
         super::run_config::describe_lr(train),

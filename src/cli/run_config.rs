@@ -98,6 +98,12 @@ pub struct ConfigArgs {
     /// with this decay β in (0, 1), e.g. 0.999 (default: the raw parameters).
     #[arg(long)]
     pub ema_decay: Option<f64>,
+    /// What each epoch's validation scores for early stopping and the kept
+    /// epoch: fixed-depth (default) or served (the threshold rule,
+    /// calibrated on validation every epoch). The experiment command
+    /// applies it to the DTRec runs only, the ones it reports as served.
+    #[arg(long)]
+    pub select_on: Option<String>,
     /// Reasoning steps T_max (0 for sasrec; 1 or more for the others).
     #[arg(long)]
     pub t_max: Option<usize>,
@@ -236,6 +242,9 @@ impl ConfigArgs {
             train.ema_decay = Some(decay);
         }
         train.halting.tolerance = self.tolerance.unwrap_or(train.halting.tolerance);
+        if let Some(v) = parse_name("select-on", &self.select_on)? {
+            train.select_on = v;
+        }
         train.validate()?;
         Ok((model, train))
     }

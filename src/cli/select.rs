@@ -18,7 +18,7 @@ use dtrec::io::ModelFile;
 use dtrec::model::{Family, ModelConfig};
 use dtrec::reasoning::hierarchy::HierarchyLayout;
 use dtrec::serve::config_from_file;
-use dtrec::train::{HaltingRule, HpsVariant, TrainConfig};
+use dtrec::train::{EpochSelection, HaltingRule, HpsVariant, TrainConfig};
 
 /// Arguments of the select command.
 #[derive(clap::Args, Debug, Clone)]
@@ -311,6 +311,9 @@ fn non_default_settings(
     }
     if let Some(decay) = train.ema_decay {
         out.push(format!("parameter average β {decay}"));
+    }
+    if train.select_on == EpochSelection::Served {
+        out.push("epochs chosen under the served halting".into());
     }
     if matches!(group, Group::Dtrec | Group::DtrecNoHps) {
         let tolerance = (train.halting.tolerance, base.halting.tolerance);

@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::halting::HaltingConfig;
+use super::halting::{HaltingConfig, HaltingRule};
 use super::hps::HpsConfig;
 use crate::model::AdamConfig;
+use crate::reasoning::indicators::IndicatorSpace;
 
 /// The learning rate over training (times the warm-up's factor).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,34 @@ impl LrSchedule {
         match self {
             LrSchedule::Constant => "constant",
             LrSchedule::Cosine => "cosine",
+        }
+    }
+}
+
+/// What each epoch's validation scores, for early stopping and for the
+/// epoch whose parameters are kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EpochSelection {
+    /// NDCG@10 at fixed depth: every user reasons for T_max steps.
+    #[default]
+    FixedDepth,
+    /// NDCG@10 of the model as it is served: under the `threshold` halting
+    /// rule, with thresholds calibrated on validation at that epoch exactly
+    /// as after training, so the kept epoch is the best one under the rule
+    /// it serves with. The same as `fixed-depth` for the `fixed` rule and
+    /// for SASRec; the `learned` rule and indicators over the prototypes
+    /// are rejected (the gate and the prototypes are fitted after
+    /// training, not per epoch).
+    Served,
+}
+
+impl EpochSelection {
+    /// The config spelling (`fixed-depth`, `served`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EpochSelection::FixedDepth => "fixed-depth",
+            EpochSelection::Served => "served",
         }
     }
 }
@@ -75,6 +104,10 @@ pub struct TrainConfig {
     pub mask_history: bool,
     /// Evaluate on validation every this many epochs.
     pub eval_every: usize,
+    /// What that validation scores (fixed depth, or the served halting
+    /// rule). Written to a config only when not `fixed-depth`.
+    #[serde(skip_serializing_if = "crate::is_default")]
+    pub select_on: EpochSelection,
     /// DTRec's Hierarchical Process Supervision (ignored by other families).
     pub hps: HpsConfig,
     /// Adaptive Reasoning Halting: how the trained model picks its number
@@ -100,6 +133,7 @@ impl Default for TrainConfig {
             eval_batch_size: 256,
             mask_history: false,
             eval_every: 1,
+            select_on: EpochSelection::FixedDepth,
             hps: HpsConfig::default(),
             halting: HaltingConfig::default(),
         }
@@ -174,6 +208,20 @@ impl TrainConfig {
         }
         if self.threads == Some(0) {
             return Err("train config: `threads` must be at least 1".into());
+        }
+        if self.select_on == EpochSelection::Served {
+            if self.halting.rule == HaltingRule::Learned {
+                return Err(
+                    "train config: `select_on = served` supports the `fixed` and \
+                            `threshold` halting rules, not `learned`"
+                        .into(),
+                );
+            }
+            if self.halting.indicators != IndicatorSpace::Items {
+                return Err("train config: `select_on = served` needs the halting \
+                            indicators over the items, not `prototypes`"
+                    .into());
+            }
         }
         self.hps.validate()?;
         self.halting.validate()

@@ -25,7 +25,7 @@ mod trainer;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use compute::ComputeReport;
-pub use config::{LrSchedule, TrainConfig};
+pub use config::{EpochSelection, LrSchedule, TrainConfig};
 pub use evaluate::{evaluate, evaluate_policy, evaluate_policy_in, PolicyReport, SampleScorer};
 pub use halting::{HaltingConfig, HaltingRule};
 pub use hps::{HpsConfig, HpsVariant};

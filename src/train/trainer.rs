@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::compute::ComputeReport;
-use super::config::TrainConfig;
+use super::config::{EpochSelection, TrainConfig};
 use super::evaluate::{evaluate, evaluate_policy, evaluate_policy_in};
 use super::halting::{calibrate_in, fit_gate_in, HaltingRule};
 use super::hps::{cluster_items, HpsLoss, HpsVariant};
@@ -423,6 +423,32 @@ impl Threads {
     }
 }
 
+/// Validation metrics of `model` as `config.select_on` scores an epoch: at
+/// fixed depth, or under the served threshold rule calibrated on
+/// validation as [`evaluate_trained`] calibrates it (same indicators, grid
+/// and tolerance, so the kept epoch's figure is the one reported after
+/// training).
+fn validate_epoch(
+    model: &Sasrec,
+    data: &Interactions,
+    split: &Split,
+    config: &TrainConfig,
+) -> Result<Metrics, TrainError> {
+    let (batch, mask) = (config.eval_batch_size, config.mask_history);
+    let served_threshold = config.select_on == EpochSelection::Served
+        && config.halting.rule == HaltingRule::Threshold
+        && model.config().t_max > 0;
+    if !served_threshold {
+        return Ok(evaluate(model, data, &split.valid, batch, mask)?.metrics);
+    }
+    let basis = IndicatorBasis::Items;
+    let calibration = calibrate_in(model, &basis, data, &split.valid, &config.halting, batch)
+        .map_err(|e| TrainError::Halting(e.to_string()))?;
+    let policy = HaltingPolicy::Threshold(calibration.chosen_rule());
+    let served = evaluate_policy_in(model, data, &split.valid, &policy, &basis, batch, mask)?;
+    Ok(served.report.metrics)
+}
+
 fn run_epoch(
     state: &mut TrainState,
     data: &Interactions,
@@ -511,17 +537,7 @@ fn run_epoch(
     });
     let validated = averaged.as_ref().unwrap_or(&state.model);
     let valid = if (epoch + 1) % config.eval_every == 0 {
-        let model = validated;
-        let report = pool.run(|| {
-            evaluate(
-                model,
-                data,
-                &split.valid,
-                config.eval_batch_size,
-                config.mask_history,
-            )
-        })?;
-        Some(report.metrics)
+        Some(pool.run(|| validate_epoch(validated, data, split, config))?)
     } else {
         None
     };
