@@ -8,6 +8,7 @@
 mod common;
 
 use dtrec::data::{Interactions, Split};
+use dtrec::eval::Metrics;
 use dtrec::model::{Family, ModelConfig};
 use dtrec::reasoning::indicators::IndicatorSpace;
 use dtrec::train::{train, EpochSelection, HaltingRule, TrainConfig, TrainOutcome, TrainState};
@@ -23,6 +24,11 @@ fn setup(family: Family, t_max: usize) -> (Interactions, Split, ModelConfig, Tra
         ..TrainConfig::default()
     };
     (data, split, model, train)
+}
+
+/// Every epoch's validation metrics.
+fn epoch_scores(outcome: &TrainOutcome) -> Vec<Option<Metrics>> {
+    outcome.history.iter().map(|e| e.valid.clone()).collect()
 }
 
 fn rule_valid(outcome: &TrainOutcome, rule: HaltingRule) -> f64 {
@@ -68,13 +74,7 @@ fn served_selection_scores_each_epoch_as_the_model_is_served() {
         .clone()
         .find(|r| r.rule == HaltingRule::Threshold);
     assert!(threshold.unwrap().valid_compute.avg_steps < 2.0);
-    let scores = |o: &TrainOutcome| {
-        o.history
-            .iter()
-            .map(|e| e.valid.clone())
-            .collect::<Vec<_>>()
-    };
-    assert_ne!(scores(&by_fixed), scores(&by_served));
+    assert_ne!(epoch_scores(&by_fixed), epoch_scores(&by_served));
 
     let mut states = [&fixed, &served].map(|c| TrainState::new(model.clone(), c).unwrap());
     for (state, config) in states.iter_mut().zip([&fixed, &served]) {
@@ -97,13 +97,7 @@ fn served_selection_of_sasrec_is_fixed_depth() {
     };
     let a = train(&data, &split, model.clone(), &fixed, &mut |_| {}).unwrap();
     let b = train(&data, &split, model, &served, &mut |_| {}).unwrap();
-    let scores = |o: &TrainOutcome| {
-        o.history
-            .iter()
-            .map(|e| e.valid.clone())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(scores(&a), scores(&b));
+    assert_eq!(epoch_scores(&a), epoch_scores(&b));
     assert_eq!(a.best_epoch, b.best_epoch);
 }
 
