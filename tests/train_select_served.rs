@@ -26,6 +26,14 @@ fn setup(family: Family, t_max: usize) -> (Interactions, Split, ModelConfig, Tra
     (data, split, model, train)
 }
 
+/// `base` with its epochs chosen under the served halting rule.
+fn served_from(base: &TrainConfig) -> TrainConfig {
+    TrainConfig {
+        select_on: EpochSelection::Served,
+        ..base.clone()
+    }
+}
+
 /// Every epoch's validation metrics.
 fn epoch_scores(outcome: &TrainOutcome) -> Vec<Option<Metrics>> {
     outcome.history.iter().map(|e| e.valid.clone()).collect()
@@ -44,10 +52,7 @@ fn rule_valid(outcome: &TrainOutcome, rule: HaltingRule) -> f64 {
 #[test]
 fn served_selection_scores_each_epoch_as_the_model_is_served() {
     let (data, split, model, fixed) = setup(Family::Dtrec, 2);
-    let served = TrainConfig {
-        select_on: EpochSelection::Served,
-        ..fixed.clone()
-    };
+    let served = served_from(&fixed);
     let by_fixed = train(&data, &split, model.clone(), &fixed, &mut |_| {}).unwrap();
     let by_served = train(&data, &split, model.clone(), &served, &mut |_| {}).unwrap();
 
@@ -91,10 +96,7 @@ fn served_selection_scores_each_epoch_as_the_model_is_served() {
 fn served_selection_of_sasrec_is_fixed_depth() {
     let (data, split, _, fixed) = setup(Family::Dtrec, 2);
     let model = common::small_model(ModelConfig::sasrec(data.num_items()));
-    let served = TrainConfig {
-        select_on: EpochSelection::Served,
-        ..fixed.clone()
-    };
+    let served = served_from(&fixed);
     let a = train(&data, &split, model.clone(), &fixed, &mut |_| {}).unwrap();
     let b = train(&data, &split, model, &served, &mut |_| {}).unwrap();
     assert_eq!(epoch_scores(&a), epoch_scores(&b));
@@ -103,10 +105,7 @@ fn served_selection_of_sasrec_is_fixed_depth() {
 
 #[test]
 fn served_selection_refuses_what_is_fitted_after_training() {
-    let served = TrainConfig {
-        select_on: EpochSelection::Served,
-        ..TrainConfig::default()
-    };
+    let served = served_from(&TrainConfig::default());
     assert_eq!(served.validate(), Ok(()));
     let mut learned = served.clone();
     learned.halting.rule = HaltingRule::Learned;
@@ -128,10 +127,7 @@ fn served_selection_refuses_what_is_fitted_after_training() {
 fn the_setting_is_written_only_when_set_and_round_trips() {
     let default = serde_json::to_string(&TrainConfig::default()).unwrap();
     assert!(!default.contains("select_on"), "{default}");
-    let served = TrainConfig {
-        select_on: EpochSelection::Served,
-        ..TrainConfig::default()
-    };
+    let served = served_from(&TrainConfig::default());
     let json = serde_json::to_string(&served).unwrap();
     assert!(json.contains(r#""select_on":"served""#), "{json}");
     let back: TrainConfig = serde_json::from_str(&json).unwrap();
