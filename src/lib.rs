@@ -1,6 +1,7 @@
 //! dtrec: pure-CPU training and serving of DTRec, a reasoning-enhanced
 //! sequential recommender, and its baselines (SASRec, ReaRec-ERL/PRL).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub use dtrec_kernels as kernels;
 

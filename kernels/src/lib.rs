@@ -11,6 +11,7 @@
 //!
 //! `wide` chooses its instruction set at compile time; [`simd_path`] says
 //! which one this build uses.
+#![warn(missing_docs)]
 
 pub mod ops;
 pub mod real;

@@ -27,13 +27,19 @@ pub enum Trans {
 /// `bias_correction2 = 1 − β₂ᵗ` for step t ≥ 1.
 #[derive(Clone, Copy, Debug)]
 pub struct AdamStep<T> {
+    /// Learning rate of this step.
     pub lr: T,
+    /// Decay of the first-moment estimate, β₁.
     pub beta1: T,
+    /// Decay of the second-moment estimate, β₂.
     pub beta2: T,
+    /// Added to the root of the corrected second moment in the denominator.
     pub eps: T,
     /// L2 penalty (Adam, added to the gradient) or decoupled decay (AdamW).
     pub weight_decay: T,
+    /// 1 − β₁ᵗ.
     pub bias_correction1: T,
+    /// 1 − β₂ᵗ.
     pub bias_correction2: T,
     /// `true`: AdamW, `param -= lr·wd·param` before the Adam update.
     /// `false`: classic Adam, `grad += wd·param`.

@@ -26,27 +26,42 @@ pub trait Real:
     + DivAssign
     + Sum
 {
+    /// 0.
     const ZERO: Self;
+    /// 1.
     const ONE: Self;
+    /// −∞.
     const NEG_INFINITY: Self;
+    /// +∞.
     const INFINITY: Self;
     /// Short type name, for messages and benchmark labels.
     const NAME: &'static str;
 
+    /// `x` rounded to the nearest value of this type.
     fn from_f64(x: f64) -> Self;
+    /// The value as an f64 (exact).
     fn to_f64(self) -> f64;
+    /// `x` rounded to the nearest value of this type.
     fn from_usize(x: usize) -> Self;
+    /// eˣ.
     fn exp(self) -> Self;
+    /// Natural logarithm.
     fn ln(self) -> Self;
+    /// Square root.
     fn sqrt(self) -> Self;
+    /// Absolute value.
     fn abs(self) -> Self;
     /// IEEE maxNum: if one side is NaN the other is returned.
     fn max(self, other: Self) -> Self;
+    /// IEEE minNum: if one side is NaN the other is returned.
     fn min(self, other: Self) -> Self;
     /// The error function, accurate to about one ulp (libm).
     fn erf(self) -> Self;
+    /// Hyperbolic tangent.
     fn tanh(self) -> Self;
+    /// Neither infinite nor NaN.
     fn is_finite(self) -> bool;
+    /// Whether the value is NaN.
     fn is_nan(self) -> bool;
 }
 

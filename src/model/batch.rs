@@ -26,8 +26,11 @@ pub struct TrainBatch {
 /// Why a batch was rejected: the field, the batch row and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchError {
+    /// The field that failed (`lengths`, `items`, `targets`, …).
     pub field: &'static str,
+    /// The batch row it failed in.
     pub row: usize,
+    /// What is wrong with it.
     pub reason: String,
 }
 
@@ -143,6 +146,7 @@ impl SeqBatch {
         self.lengths.is_empty()
     }
 
+    /// The longest history the batch was validated against, L.
     pub fn max_len(&self) -> usize {
         self.max_len
     }
@@ -204,6 +208,7 @@ impl TrainBatch {
         Ok(TrainBatch { seqs, targets })
     }
 
+    /// The histories of the samples.
     pub fn seqs(&self) -> &SeqBatch {
         &self.seqs
     }
@@ -218,6 +223,7 @@ impl TrainBatch {
         self.targets.len()
     }
 
+    /// Whether the batch holds no sample.
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
     }

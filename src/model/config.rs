@@ -21,6 +21,7 @@ pub struct ModelConfig {
     /// Model width d.
     #[serde(default = "defaults::d")]
     pub d: usize,
+    /// Transformer blocks.
     #[serde(default = "defaults::n_layers")]
     pub n_layers: usize,
     /// Attention heads H; d must be a multiple of H.

@@ -7,9 +7,13 @@ use crate::kernels::{AdamStep, Kernels};
 /// Optimizer hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
+    /// Learning rate (before warm-up and schedule factors).
     pub lr: f64,
+    /// Decay of the first-moment estimate.
     pub beta1: f64,
+    /// Decay of the second-moment estimate.
     pub beta2: f64,
+    /// Added to the root of the second moment in the denominator.
     pub eps: f64,
     /// L2 penalty (Adam) or decoupled decay (AdamW); never applied to biases,
     /// LayerNorm parameters (see [`decays`]).
@@ -84,6 +88,7 @@ pub fn decays(name: &str) -> bool {
 /// Adam state: moments of the same type and shapes as the parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Adam<T> {
+    /// The hyper-parameters every step uses.
     pub config: AdamConfig,
     /// First-moment estimates.
     pub m: Params<T>,

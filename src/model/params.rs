@@ -30,6 +30,7 @@ pub struct Params<T> {
     pub pos_emb: Tensor<T>,
     /// Input LayerNorm.
     pub ln_in: LayerNorm<T>,
+    /// The Transformer blocks, first to last.
     pub blocks: Vec<Block<T>>,
     /// (T_max, d) reasoning-position embeddings R (method.md §2); (0, d) and
     /// not visited for SASRec.

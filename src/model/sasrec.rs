@@ -192,6 +192,7 @@ impl<T: Kernels> Model<T> {
         })
     }
 
+    /// The architecture the model was built with.
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }

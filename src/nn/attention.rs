@@ -27,9 +27,13 @@ use crate::kernels::Kernels;
 /// i sees keys `0..n_k − n_q + i + 1` (relative to `k_start`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttnGroup {
+    /// First query row.
     pub q_start: usize,
+    /// Number of query rows.
     pub n_q: usize,
+    /// First key/value row.
     pub k_start: usize,
+    /// Number of key/value rows (≥ `n_q`: the last `n_q` keys are the queries' own).
     pub n_k: usize,
     /// Index of the sequence in the whole batch (dropout coordinates).
     pub seq: u32,
@@ -49,6 +53,7 @@ impl AttnGroup {
 pub struct AttnDims {
     /// Model width d (= n_heads · d_h).
     pub d: usize,
+    /// Attention heads H.
     pub n_heads: usize,
     /// Number of position ids a sequence can have (dropout coordinates).
     pub pos_cap: usize,

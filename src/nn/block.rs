@@ -28,13 +28,19 @@ use crate::kernels::Kernels;
 /// Parameters of one block.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Block<T> {
-    /// Query, key, value and output projections, each d → d.
+    /// Query projection; it and the three below are each d → d.
     pub q: Linear<T>,
+    /// Key projection.
     pub k: Linear<T>,
+    /// Value projection.
     pub v: Linear<T>,
+    /// Output projection.
     pub o: Linear<T>,
+    /// LayerNorm after the attention's residual sum.
     pub ln1: LayerNorm<T>,
+    /// The position-wise feed-forward network.
     pub ffn: FeedForward<T>,
+    /// LayerNorm after the feed-forward's residual sum.
     pub ln2: LayerNorm<T>,
 }
 
@@ -50,6 +56,7 @@ pub enum Queries<'a> {
 /// Dropout of a block in training mode.
 #[derive(Clone, Copy, Debug)]
 pub struct BlockDropout<'a> {
+    /// The source of every mask.
     pub rng: &'a CounterRng,
     /// Block index (streams use `1 + layer`; 0 is the input dropout).
     pub layer: usize,
@@ -70,6 +77,7 @@ pub struct BlockCache<T> {
     pub xq: Vec<T>,
     /// (rows_q, d)
     pub q: Vec<T>,
+    /// What the attention saved.
     pub attn: AttnCache<T>,
     /// (rows_q, d) attention output, before W_o.
     pub att: Vec<T>,
@@ -79,6 +87,7 @@ pub struct BlockCache<T> {
     pub r1: Vec<T>,
     /// out = a (rows_q, d)
     pub ln1: LayerNormCache<T>,
+    /// What the feed-forward network saved.
     pub ffn: FeedForwardCache<T>,
     /// (rows_q, d) dropout mask of the feed-forward branch (empty: no dropout).
     pub mask2: Vec<T>,

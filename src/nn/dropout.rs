@@ -43,8 +43,11 @@ pub fn stream_id(layer: usize, site: Site) -> u64 {
 /// on `stream`. `p == 0` means identity (no mask is drawn).
 #[derive(Clone, Copy, Debug)]
 pub struct DropoutSite<'a> {
+    /// The counter-based source of the masks.
     pub rng: &'a CounterRng,
+    /// The site's stream, so sites draw independent masks.
     pub stream: u64,
+    /// The drop rate.
     pub p: f64,
 }
 
@@ -52,7 +55,9 @@ pub struct DropoutSite<'a> {
 /// (`seq`) and which position id (`pos`) it holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RowId {
+    /// The sequence's index in the whole batch.
     pub seq: u32,
+    /// The position id the row holds.
     pub pos: u32,
 }
 

@@ -8,7 +8,9 @@ use crate::kernels::Kernels;
 /// Parameters: `ff1` maps d → inner, `ff2` maps inner → d.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeedForward<T> {
+    /// d → inner, followed by GELU.
     pub ff1: Linear<T>,
+    /// inner → d.
     pub ff2: Linear<T>,
 }
 

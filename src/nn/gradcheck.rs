@@ -32,8 +32,11 @@
 /// Tolerances and step of a finite-difference check.
 #[derive(Clone, Copy, Debug)]
 pub struct FdCheck {
+    /// Step of the central difference.
     pub h: f64,
+    /// Tolerance relative to the larger of the two gradients.
     pub rtol: f64,
+    /// Absolute tolerance, added to the relative one.
     pub atol: f64,
 }
 

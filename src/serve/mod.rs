@@ -317,6 +317,7 @@ impl Recommender {
         self.to_file().write(path)
     }
 
+    /// The trained network the recommender scores with.
     pub fn model(&self) -> &Sasrec {
         &self.model
     }

@@ -29,13 +29,22 @@ pub enum StoredHalting {
     Fixed,
     /// Rule (A).
     Threshold {
+        /// First step at which a row may stop.
         t_min: usize,
+        /// Bound on the normalised entropy Ĥ_t.
         theta_h: Option<f32>,
+        /// Bound on the Jensen–Shannon divergence D_t.
         theta_d: Option<f32>,
+        /// Bound on the relative hidden-state change Δ_t.
         theta_delta: Option<f32>,
     },
     /// Rule (B).
-    Learned { w: [f32; 3], b: f32 },
+    Learned {
+        /// Gate weights on [Ĥ_t, D_t, Δ_t].
+        w: [f32; 3],
+        /// Gate bias.
+        b: f32,
+    },
 }
 
 impl StoredHalting {

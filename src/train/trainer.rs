@@ -51,11 +51,19 @@ pub struct EpochLog {
 #[derive(Debug)]
 pub enum Progress<'a> {
     /// An epoch of `batches` optimizer steps starts.
-    EpochStart { epoch: usize, batches: usize },
+    EpochStart {
+        /// The epoch (0-based).
+        epoch: usize,
+        /// Optimizer steps it will take.
+        batches: usize,
+    },
     /// Step `step` (1-based) of the epoch finished with this batch's mean loss.
     Step {
+        /// The epoch (0-based).
         epoch: usize,
+        /// The step within it (1-based).
         step: usize,
+        /// The batch's mean loss.
         loss: f64,
     },
     /// An epoch finished (validation included).
@@ -105,6 +113,7 @@ impl From<EvalError> for TrainError {
 /// needs saving.)
 #[derive(Clone, Debug)]
 pub struct TrainState {
+    /// The model being trained (its current parameters).
     pub model: Sasrec,
     /// The optimizer; [`run`] sets its settings from the run's
     /// [`TrainConfig`] and training data (a cosine schedule's length).
@@ -120,6 +129,7 @@ pub struct TrainState {
     /// The moving average of the parameters, when `TrainConfig::ema_decay`
     /// is set (validation scores it, and it is what `best_params` keeps).
     pub ema: Option<Params<f32>>,
+    /// Every finished epoch's log, in order.
     pub history: Vec<EpochLog>,
     /// DTRec's HPS prototype hierarchy (after the warm-up epochs).
     pub prototypes: Option<Prototypes<f32>>,
@@ -174,6 +184,7 @@ pub struct TrainOutcome {
     pub test: Metrics,
     /// Steps and FLOPs per test user under that rule.
     pub test_compute: ComputeReport,
+    /// Every epoch's log, in order.
     pub history: Vec<EpochLog>,
     /// Adaptive halting of a reasoning model (None for SASRec).
     pub halting: Option<HaltingOutcome>,
@@ -189,6 +200,7 @@ pub struct HaltingOutcome {
     pub calibration: Calibration<f32>,
     /// The fitted learned gate and its final BCE (× λ_ARH).
     pub gate: LearnedGate<f32>,
+    /// The gate's final BCE loss (× λ_ARH).
     pub gate_loss: f64,
     /// The policy the model serves with (`TrainConfig::halting.rule`).
     pub policy: HaltingPolicy,
@@ -203,11 +215,17 @@ pub struct HaltingOutcome {
 /// One halting rule's validation and test results.
 #[derive(Clone, Debug)]
 pub struct RuleResult {
+    /// The rule.
     pub rule: HaltingRule,
+    /// The rule as calibrated or fitted on validation.
     pub policy: HaltingPolicy,
+    /// Validation metrics under it.
     pub valid: Metrics,
+    /// Steps and FLOPs per validation user under it.
     pub valid_compute: ComputeReport,
+    /// Test metrics under it.
     pub test: Metrics,
+    /// Steps and FLOPs per test user under it.
     pub test_compute: ComputeReport,
 }
 
