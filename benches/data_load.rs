@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dtrec::data::{leave_one_out, load, read_s3rec, shared_dataset, Batch, Format, ReadOptions};
+use dtrec::data::{assemble, leave_one_out, load, read_s3rec, shared_dataset, Format, ReadOptions};
 
 fn beauty(c: &mut Criterion) {
     let path = shared_dataset("Beauty.txt");
@@ -34,11 +34,8 @@ fn beauty(c: &mut Criterion) {
     let indices: Vec<usize> = (0..256).map(|k| k * 487 % split.train.len()).collect();
     let mut group = c.benchmark_group("batch_256x50");
     group.throughput(Throughput::Elements(indices.len() as u64));
-    group.bench_function("serial", |b| {
-        b.iter(|| Batch::assemble(&data, &split.train, black_box(&indices), 50))
-    });
-    group.bench_function("rayon", |b| {
-        b.iter(|| Batch::assemble_parallel(&data, &split.train, black_box(&indices), 50))
+    group.bench_function("assemble", |b| {
+        b.iter(|| assemble(&data, &split.train, black_box(&indices), 50))
     });
     group.finish();
 }

@@ -9,9 +9,10 @@
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use dtrec::model::{Family, ModelConfig, Sasrec, StateLossArgs};
-use dtrec::train::hps::{cluster_items, HpsLoss};
-use dtrec::train::{HpsConfig, HpsVariant};
+use dtrec::model::loss::hps::HpsLoss;
+use dtrec::model::prototypes::cluster_items;
+use dtrec::model::{Family, Model, ModelConfig, StateLossArgs};
+use dtrec::model::{HpsConfig, HpsVariant};
 use std::hint::black_box;
 
 mod common;
@@ -79,7 +80,7 @@ fn train_step(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(B as u64));
     for (cfg, contrastive, label) in configs() {
-        let mut model = Sasrec::new(cfg, 1).unwrap();
+        let mut model = Model::new(cfg, 1).unwrap();
         model.set_contrastive(contrastive);
         for (name, batch) in &batches {
             let mut grads = model.params.zeros_like();
@@ -100,13 +101,18 @@ fn train_step_hps(c: &mut Criterion) {
     let mut group = c.benchmark_group("dtrec_hps_train_step_d64_L50_B256_N3416_T3");
     group.sample_size(10);
     group.throughput(Throughput::Elements(B as u64));
-    let model = Sasrec::new(ModelConfig::reasoning(N, Family::Dtrec, T_MAX), 1).unwrap();
+    let model = Model::new(ModelConfig::reasoning(N, Family::Dtrec, T_MAX), 1).unwrap();
     for variant in [HpsVariant::Prototype, HpsVariant::ClusterSoft] {
         let config = HpsConfig {
             variant,
             ..HpsConfig::default()
         };
-        let protos = cluster_items(None, &model, &config, 1).unwrap();
+        let protos = cluster_items(
+            None,
+            &model,
+            &config.prototype_config(model.config().t_max, 1),
+        )
+        .unwrap();
         let hps = HpsLoss::new(&protos, &model, &config);
         let extra = |args: StateLossArgs<'_, f32>| hps.eval(args);
         for (name, batch) in &batches {
@@ -133,7 +139,7 @@ fn encode_and_score_b1(c: &mut Criterion) {
         if contrastive {
             continue; // training-only
         }
-        let model = Sasrec::new(cfg, 1).unwrap();
+        let model = Model::new(cfg, 1).unwrap();
         group.bench_function(format!("{label}_encode_and_score"), |bench| {
             bench.iter(|| {
                 let h = model.encode(items, lengths).unwrap();

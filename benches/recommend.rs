@@ -17,12 +17,13 @@
 //! Run: `cargo bench --bench recommend`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use dtrec::model::{Family, HaltingPolicy, ModelConfig, Sasrec, SeqBatch};
-use dtrec::reasoning::halting::ThresholdRule;
-use dtrec::reasoning::indicators::{IndicatorBasis, IndicatorSpace};
+use dtrec::model::halting::indicators::{IndicatorBasis, IndicatorSpace};
+use dtrec::model::halting::ThresholdRule;
+use dtrec::model::prototypes::cluster_items;
+use dtrec::model::HpsConfig;
+use dtrec::model::{Family, HaltingPolicy, Model, ModelConfig};
 use dtrec::serve::{RecommendOptions, Recommender};
-use dtrec::train::hps::cluster_items;
-use dtrec::train::HpsConfig;
+use dtrec::SeqBatch;
 use std::hint::black_box;
 
 const N: usize = 3416;
@@ -33,7 +34,7 @@ fn recommend(c: &mut Criterion) {
         dtrec::kernels::simd_path(),
         rayon::current_num_threads()
     );
-    let model = Sasrec::new(ModelConfig::sasrec(N), 3).unwrap();
+    let model = Model::new(ModelConfig::sasrec(N), 3).unwrap();
     let vocab: Vec<String> = (1..=N).map(|i| format!("item{i}")).collect();
     let rec = Recommender::new(model, vocab).unwrap();
     let history: Vec<String> = (0..50)
@@ -51,7 +52,7 @@ fn recommend(c: &mut Criterion) {
     // the full serving call of a DTRec model at T_max = 3, at fixed depth
     // and with a threshold rule that never stops early (the worst case:
     // every step and its indicators run)
-    let dtrec = Sasrec::new(ModelConfig::reasoning(N, Family::Dtrec, 3), 3).unwrap();
+    let dtrec = Model::new(ModelConfig::reasoning(N, Family::Dtrec, 3), 3).unwrap();
     let never = ThresholdRule {
         t_min: 1,
         theta_h: f32::NEG_INFINITY,
@@ -76,7 +77,7 @@ fn recommend(c: &mut Criterion) {
 }
 
 fn adaptive(c: &mut Criterion) {
-    let model = Sasrec::new(ModelConfig::reasoning(N, Family::Dtrec, 3), 3).unwrap();
+    let model = Model::new(ModelConfig::reasoning(N, Family::Dtrec, 3), 3).unwrap();
     let history: Vec<u32> = (0..50).map(|k| 1 + (k * 67) % N as u32).collect();
     let seqs = SeqBatch::from_histories(&[&history[..]], 50, N).unwrap();
     let stop_at_1 = ThresholdRule {
@@ -85,7 +86,12 @@ fn adaptive(c: &mut Criterion) {
         theta_d: f32::INFINITY,
         theta_delta: f32::INFINITY,
     };
-    let protos = cluster_items(None, &model, &HpsConfig::default(), 1).unwrap();
+    let protos = cluster_items(
+        None,
+        &model,
+        &HpsConfig::default().prototype_config(model.config().t_max, 1),
+    )
+    .unwrap();
     let prototypes = IndicatorBasis::of(IndicatorSpace::Prototypes, Some(&protos)).unwrap();
     let items = IndicatorBasis::Items;
     let never = HaltingPolicy::Threshold(ThresholdRule::never());

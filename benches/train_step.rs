@@ -11,7 +11,7 @@
 //! Run: `RAYON_NUM_THREADS=2 cargo bench --bench train_step`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dtrec::model::{ModelConfig, Sasrec};
+use dtrec::model::{Model, ModelConfig};
 use std::hint::black_box;
 
 mod common;
@@ -23,7 +23,7 @@ fn train_step(c: &mut Criterion) {
         dtrec::kernels::simd_path(),
         rayon::current_num_threads()
     );
-    let model = Sasrec::new(ModelConfig::sasrec(N), 1).unwrap();
+    let model = Model::new(ModelConfig::sasrec(N), 1).unwrap();
     let batches = bench_batches();
     let mut group = c.benchmark_group("train_step_d64_L50_B256_N3416");
     group.sample_size(20);
@@ -80,7 +80,7 @@ fn cpu_seconds() -> Option<f64> {
 /// Batch-1 inference at the same shape: encode one full-length history and
 /// score all N items (what `recommend` does before top-k).
 fn encode_and_score_b1(c: &mut Criterion) {
-    let model = Sasrec::new(ModelConfig::sasrec(N), 1).unwrap();
+    let model = Model::new(ModelConfig::sasrec(N), 1).unwrap();
     let one = batch(|_| L, 5);
     let items = &one.seqs().items()[..L];
     let lengths = &one.seqs().lengths()[..1];

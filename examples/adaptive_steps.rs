@@ -11,8 +11,9 @@
 
 use dtrec::data::leave_one_out;
 use dtrec::data::synthetic::{SyntheticConfig, UserKind};
+use dtrec::eval::evaluate_policy;
 use dtrec::model::{Family, ModelConfig};
-use dtrec::train::{evaluate_policy, train, Progress, TrainConfig};
+use dtrec::train::{train, Progress, TrainConfig};
 
 fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());

@@ -18,8 +18,9 @@ use std::process::ExitCode;
 use dtrec::data::Interactions;
 use dtrec::data::{leave_one_out, load, Format, ReadOptions, Sample};
 use dtrec::eval::{target_rank, MetricsAccumulator, RankError};
-use dtrec::model::{Sasrec, SeqBatch};
+use dtrec::model::Model;
 use dtrec::serve::Recommender;
+use dtrec::SeqBatch;
 
 /// Histories scored per pass (bounds the (rows × N) score buffer).
 const ROWS_PER_PASS: usize = 512;
@@ -51,7 +52,7 @@ fn readouts(states: usize) -> Vec<Readout> {
 
 /// One accumulator (cutoffs 10 and 20) per readout over `samples`.
 fn score_readouts(
-    model: &Sasrec,
+    model: &Model,
     data: &Interactions,
     samples: &[Sample],
     readouts: &[Readout],

@@ -5,14 +5,18 @@
 
 pub use dtrec_kernels as kernels;
 
+pub mod batch;
 pub mod data;
 pub mod eval;
 pub mod io;
+#[cfg(feature = "lab")]
+pub mod lab;
 pub mod model;
 pub mod nn;
-pub mod reasoning;
 pub mod serve;
 pub mod train;
+
+pub use batch::{BatchError, SeqBatch, TrainBatch};
 
 /// Whether a config option holds its default value, so that serialized
 /// configs leave it out (serde's `skip_serializing_if`) and files written

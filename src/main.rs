@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand};
 use cli::{ConfigArgs, DataArgs, EpochBars};
 use dtrec::data::{DatasetStats, Interactions, Split};
 use dtrec::eval::Metrics;
+use dtrec::model::halting::indicators::IndicatorSpace;
 use dtrec::model::HaltingPolicy;
-use dtrec::reasoning::indicators::IndicatorSpace;
 use dtrec::serve::{RecommendOptions, Recommender};
 use dtrec::train::{self, TrainConfig, TrainOutcome, TrainState};
 
@@ -108,10 +108,10 @@ enum Command {
     },
     /// Train and evaluate every family and the DTRec ablations on one dataset; write the
     /// table to a section of RESULTS.md.
-    Experiment(Box<cli::ExperimentArgs>),
+    Experiment(Box<cli::lab::ExperimentArgs>),
     /// Choose each family's configuration on validation across several experiment work
     /// directories; write the chosen runs' test figures to a section of RESULTS.md.
-    Select(cli::SelectArgs),
+    Select(cli::lab::SelectArgs),
     /// Compare model B with model A sample by sample from their `eval --ranks-out` files,
     /// written on the same data: per split, NDCG@10, HR@10 and HR@1 differences (B − A) with
     /// standard errors, 95% intervals and p-values. With `--pair` for more seeds, also a
@@ -217,7 +217,7 @@ fn run(command: Command) -> Result<(), String> {
             let mut reports = Vec::new();
             for (name, samples) in [("validation", &split.valid), ("test", &split.test)] {
                 let started = Instant::now();
-                let report = train::evaluate_policy_in(
+                let report = dtrec::eval::evaluate_policy_in(
                     rec.model(),
                     &interactions,
                     samples,
@@ -288,19 +288,19 @@ fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Experiment(args) => {
-            let table = cli::experiment(&args)?;
+            let table = cli::lab::experiment(&args)?;
             println!("{table}");
             eprintln!("table written to {}", args.results.display());
             Ok(())
         }
         Command::Select(args) => {
-            let table = cli::select(&args)?;
+            let table = cli::lab::select(&args)?;
             println!("{table}");
             eprintln!("table written to {}", args.results.display());
             Ok(())
         }
         Command::Compare { a, b, pairs } => {
-            print!("{}", cli::compare_report(&a, &b, &pairs)?);
+            print!("{}", cli::lab::compare_report(&a, &b, &pairs)?);
             Ok(())
         }
         Command::Stats { data } => {

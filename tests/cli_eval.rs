@@ -2,7 +2,7 @@
 //! reproduce the printed metrics, and `--breakdown` prints segments that
 //! partition the samples.
 
-use dtrec::eval::RANKS_HEADER;
+use dtrec::lab::RANKS_HEADER;
 use std::path::Path;
 use std::process::Command;
 

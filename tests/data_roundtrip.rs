@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use dtrec::data::{
-    leave_one_out, read_atomic, read_delimited, read_s3rec, temporal_split, Batch, Columns,
+    assemble, leave_one_out, read_atomic, read_delimited, read_s3rec, temporal_split, Columns,
     DuplicatePolicy, Interactions, InteractionsBuilder, ReadOptions, Sample, TemporalConfig,
     TimeValue,
 };
@@ -221,20 +221,18 @@ proptest! {
             .flat_map(|u| (1..store.user_len(u) as u32).map(move |end| Sample { user: u, end }))
             .collect();
         let indices: Vec<usize> = (0..samples.len()).rev().collect();
-        let b = Batch::assemble(&store, &samples, &indices, l);
-        prop_assert_eq!(&b, &Batch::assemble_parallel(&store, &samples, &indices, l));
-        prop_assert_eq!(b.items.len(), indices.len() * l);
+        let b = assemble(&store, &samples, &indices, l);
+        let items = b.seqs().items();
+        prop_assert_eq!(items.len(), indices.len() * l);
         for (r, &k) in indices.iter().enumerate() {
             let s = samples[k];
             let hist = &store.user_items(s.user)[..s.end as usize];
             let kept = &hist[hist.len().saturating_sub(l)..];
-            let row = &b.items[r * l..(r + 1) * l];
+            let row = &items[r * l..(r + 1) * l];
             prop_assert_eq!(&row[l - kept.len()..], kept);
             prop_assert!(row[..l - kept.len()].iter().all(|&x| x == 0));
-            let pos: Vec<u32> = (0..kept.len() as u32).collect();
-            prop_assert_eq!(&b.positions[r * l + l - kept.len()..(r + 1) * l], &pos[..]);
-            prop_assert_eq!(b.lengths[r], kept.len());
-            prop_assert_eq!(b.targets[r], store.user_items(s.user)[s.end as usize]);
+            prop_assert_eq!(b.seqs().lengths()[r] as usize, kept.len());
+            prop_assert_eq!(b.targets()[r], store.user_items(s.user)[s.end as usize]);
         }
     }
 }

@@ -6,7 +6,7 @@
 //! symmetry, and the refusal of runs scored on other samples.
 
 use dtrec::data::ReadOptions;
-use dtrec::eval::{
+use dtrec::lab::{
     across_runs, compare_across_runs, compare_rank_files, AcrossRunsError, RanksError,
     SplitComparison, RANKS_HEADER,
 };

@@ -1,7 +1,10 @@
 //! Serving helpers: top-k against a brute-force sort, batch = per-row, typed
 //! errors.
 
-use dtrec::eval::{recommend_batch, top_k_items, ItemVocab, Recommendation, ScoreFn, ServeError};
+use dtrec::eval::ScoreFn;
+use dtrec::serve::{
+    recommend_batch, top_k_items, ItemVocab, Recommendation, RequestError as ServeError,
+};
 use proptest::prelude::*;
 
 fn vocab(n: usize) -> ItemVocab {

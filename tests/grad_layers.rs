@@ -3,8 +3,11 @@
 //! from a fixed seed, so the loss is a deterministic function of the inputs
 //! and the masks are exercised by the check). Each check differentiates the
 //! scalar L = Σ w ⊙ out for a random fixed w; the metric is in
-//! `dtrec::nn::gradcheck`.
+//! `common::gradcheck`.
 
+mod common;
+
+use common::gradcheck::FdCheck;
 use dtrec::kernels::rng::CounterRng;
 use dtrec::nn::attention::{
     attention_backward, attention_forward, AttnCache, AttnDims, AttnGroup, AttnScratch,
@@ -13,7 +16,6 @@ use dtrec::nn::block::{Block, BlockCache, BlockDropout, BlockScratch, Queries};
 use dtrec::nn::dropout::{stream_id, DropoutSite, RowId, Site};
 use dtrec::nn::embedding::{embedding_backward, embedding_forward};
 use dtrec::nn::feedforward::{FeedForward, FeedForwardCache, FeedForwardScratch};
-use dtrec::nn::gradcheck::FdCheck;
 use dtrec::nn::item_softmax::{item_ce_backward, item_ce_forward, ItemCeCache, ItemCeScratch};
 use dtrec::nn::layernorm::{LayerNorm, LayerNormCache};
 use dtrec::nn::linear::Linear;
@@ -27,7 +29,7 @@ fn normal(seed: u64, stream: u64, n: usize, mean: f64, std: f64) -> Vec<f64> {
 }
 
 /// Smallest standard deviation of the rows of `x` (width d). Finite
-/// differences through a LayerNorm need h ≪ this (see `dtrec::nn::gradcheck`).
+/// differences through a LayerNorm need h ≪ this (see `common::gradcheck`).
 fn min_row_std(x: &[f64], d: usize) -> f64 {
     x.chunks(d)
         .map(|r| {

@@ -2,13 +2,14 @@
 //! a random batch, with dropout ON (masks fixed by the step seed), against
 //! central finite differences for EVERY element of EVERY parameter tensor,
 //! over small random shapes (B ≤ 3, L ≤ 5, d ≤ 8 but not 2, H ∈ {1, 2}, N ≤ 11,
-//! 1–2 layers). Metric: see `dtrec::nn::gradcheck`.
+//! 1–2 layers). Metric: see `common::gradcheck`.
 
 mod common;
 use common::{fd_checkable_width, random_batch, random_params};
 
-use dtrec::model::{Model, ModelConfig, TrainBatch};
-use dtrec::nn::gradcheck::FdCheck;
+use common::gradcheck::FdCheck;
+use dtrec::model::{Model, ModelConfig};
+use dtrec::TrainBatch;
 use proptest::prelude::*;
 
 /// Checks every element of every tensor; returns the number checked.

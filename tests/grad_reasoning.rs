@@ -5,7 +5,7 @@
 //! parameter tensor, `reason_pos` included, through the whole chain of
 //! cached one-token steps (the chain itself has no stop-gradient). Tiny
 //! shapes: B ≤ 3, L ≤ 4, d ≤ 8 but not 2, T_max ≤ 2, N ≤ 9. Metric: see
-//! `dtrec::nn::gradcheck`.
+//! `common::gradcheck`.
 //!
 //! ReaRec-ERL's KL term detaches p_i (method.md §3), so its gradient is not
 //! the derivative of the loss value. For ERL the differentiated function is
@@ -18,9 +18,10 @@
 mod common;
 use common::{fd_checkable_width, random_batch, random_params};
 
+use common::gradcheck::FdCheck;
 use dtrec::kernels::rng::CounterRng;
-use dtrec::model::{Family, Model, ModelConfig, TrainBatch};
-use dtrec::nn::gradcheck::FdCheck;
+use dtrec::model::{Family, Model, ModelConfig};
+use dtrec::TrainBatch;
 use proptest::prelude::*;
 
 const FAMILIES: [Family; 3] = [Family::RearecErl, Family::RearecPrl, Family::Dtrec];
@@ -250,10 +251,10 @@ fn every_family_every_tensor_receives_a_checked_gradient() {
 /// SASRec model (one state).
 #[test]
 fn extra_state_loss_hook_gradients_hps() {
-    use dtrec::model::StateLossArgs;
-    use dtrec::reasoning::hps::{
+    use dtrec::model::loss::hps::{
         cluster_soft_loss, prototype_loss, ClusterMembers, ClusterTarget, ItemGradient,
     };
+    use dtrec::model::StateLossArgs;
     let n_items = 7;
     let members = ClusterMembers::new(&[0, 1, 0, 1, 1, 0, 1], 2);
     let item_cluster = [2u32, 0, 1, 2, 0, 1, 1]; // level-1 cluster of item i + 1

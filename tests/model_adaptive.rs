@@ -10,14 +10,14 @@ use common::adaptive::{batch, bits_equal, model_with, prediction_state, random_p
 
 use dtrec::eval::target_rank;
 use dtrec::kernels::rng::CounterRng;
-use dtrec::model::{
-    AdaptiveScores, Family, HaltingPolicy, Model, ModelConfig, Sasrec, SeqBatch, StepTrace,
-};
-use dtrec::reasoning::halting::{LearnedGate, ThresholdRule};
-use dtrec::reasoning::indicators::{
+use dtrec::model::halting::indicators::{
     fast_indicators, item_probabilities, jensen_shannon, mixture_entropy, normalized_entropy,
     relative_change, softmax_entropy, Indicators,
 };
+use dtrec::model::halting::{AdaptiveScores, StepTrace};
+use dtrec::model::halting::{LearnedGate, ThresholdRule};
+use dtrec::model::{Family, HaltingPolicy, Model, ModelConfig};
+use dtrec::SeqBatch;
 
 const FAMILIES: [Family; 3] = [Family::Dtrec, Family::RearecPrl, Family::RearecErl];
 
@@ -34,7 +34,7 @@ fn config(family: Family, t_max: usize, n_items: usize) -> ModelConfig {
 
 /// A small f32 model with parameters far from the init (N(0, 0.5²)), so
 /// predictions and indicators vary from row to row and step to step.
-fn model(family: Family, t_max: usize, seed: u64) -> Sasrec {
+fn model(family: Family, t_max: usize, seed: u64) -> Model {
     model_with(config(family, t_max, 23), seed)
 }
 
@@ -46,7 +46,7 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-fn scores_of(m: &Sasrec, h: &[f32]) -> Vec<f32> {
+fn scores_of(m: &Model, h: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0; h.len() / m.config().d * m.config().n_items];
     m.score_items(&mut out, h);
     out
@@ -54,7 +54,7 @@ fn scores_of(m: &Sasrec, h: &[f32]) -> Vec<f32> {
 
 /// What applying `halting_step` to every row of the trace predicts.
 fn expected(
-    m: &Sasrec,
+    m: &Model,
     trace: &StepTrace,
     halting_step: impl Fn(&[Indicators<f32>]) -> usize,
 ) -> (Vec<f32>, Vec<u32>) {
@@ -155,7 +155,7 @@ fn larger_shapes_early_exit_and_indicators() {
 
 /// The trace's indicators against the f64 reference functions applied to
 /// f64 softmaxes of the trace's states (≤ 1e-5).
-fn check_indicators(m: &Sasrec, seqs: &SeqBatch, trace: &StepTrace) {
+fn check_indicators(m: &Model, seqs: &SeqBatch, trace: &StepTrace) {
     let cfg = m.config();
     let (d, n, t_max) = (cfg.d, cfg.n_items, cfg.t_max);
     let s = t_max + 1;

@@ -13,13 +13,15 @@ mod common;
 use common::adaptive::{batch, bits_equal, model_with, prediction_state, random_policies};
 
 use dtrec::kernels::rng::CounterRng;
-use dtrec::model::StepTrace;
-use dtrec::model::{AdaptiveScores, Family, HaltingPolicy, ModelConfig, Sasrec, SeqBatch};
-use dtrec::reasoning::halting::ThresholdRule;
-use dtrec::reasoning::hierarchy::{PrototypeConfig, Prototypes};
-use dtrec::reasoning::indicators::{
+use dtrec::model::halting::indicators::{
     BasisError, IndicatorBasis, IndicatorCentroids, IndicatorSpace,
 };
+use dtrec::model::halting::AdaptiveScores;
+use dtrec::model::halting::StepTrace;
+use dtrec::model::halting::ThresholdRule;
+use dtrec::model::prototypes::{PrototypeConfig, Prototypes};
+use dtrec::model::{Family, HaltingPolicy, Model, ModelConfig};
+use dtrec::SeqBatch;
 
 const FAMILIES: [Family; 3] = [Family::Dtrec, Family::RearecPrl, Family::RearecErl];
 
@@ -45,7 +47,7 @@ fn centroids(k: usize, d: usize, seed: u64) -> IndicatorBasis {
 }
 
 /// Steps and item scores of applying `policy` to every row of the trace.
-fn expected(m: &Sasrec, trace: &StepTrace, policy: &HaltingPolicy) -> (Vec<f32>, Vec<u32>) {
+fn expected(m: &Model, trace: &StepTrace, policy: &HaltingPolicy) -> (Vec<f32>, Vec<u32>) {
     let t_max = trace.t_max;
     let rows = trace.indicators.len() / t_max;
     let n = m.config().n_items;
@@ -135,7 +137,7 @@ fn reference(h: &[f64], h_prev: &[f64], c: &[f64], k: usize, tau: f64) -> [f64; 
     [entropy, js, norm(&diff) / (norm(h_prev) + 1e-6)]
 }
 
-fn check_against_reference(m: &Sasrec, trace: &StepTrace, basis: &IndicatorBasis) {
+fn check_against_reference(m: &Model, trace: &StepTrace, basis: &IndicatorBasis) {
     let IndicatorBasis::Prototypes(cent) = basis else {
         panic!("a prototype basis")
     };

@@ -6,12 +6,13 @@
 
 use dtrec::kernels::rng::CounterRng;
 use dtrec::kernels::Kernels;
-use dtrec::model::chain::reasoning_dropout_stream;
-use dtrec::model::{Family, Model, ModelConfig, Params, SeqBatch, TrainBatch};
+use dtrec::model::reasoning_dropout_stream;
+use dtrec::model::{Family, Model, ModelConfig, Params};
 use dtrec::nn::attention::{AttnDims, AttnGroup};
 use dtrec::nn::block::{BlockCache, BlockDropout, BlockScratch, Queries};
 use dtrec::nn::dropout::{dropout_forward, fill_row_masks, stream_id, DropoutSite, RowId, Site};
 use dtrec::nn::layernorm::LayerNormCache;
+use dtrec::{SeqBatch, TrainBatch};
 
 fn config(family: Family, t_max: usize) -> ModelConfig {
     ModelConfig {
@@ -375,7 +376,7 @@ fn all_empty_histories_still_reason() {
 /// training, not just correct): the no-dropout loss falls by more than half.
 #[test]
 fn every_family_fits_a_fixed_batch() {
-    use dtrec::model::{Adam, AdamConfig};
+    use dtrec::train::{Adam, AdamConfig};
     for family in [Family::RearecErl, Family::RearecPrl, Family::Dtrec] {
         let cfg = ModelConfig {
             dropout: 0.1,

@@ -3,7 +3,7 @@
 //! loading restores bit-identical prediction states, and `recommend`
 //! scores with the family's prediction state (h_T for DTRec).
 
-use dtrec::model::{Family, ModelConfig, Sasrec};
+use dtrec::model::{Family, Model, ModelConfig};
 use dtrec::serve::{RecommendOptions, Recommender};
 
 #[test]
@@ -14,7 +14,7 @@ fn dtrec_model_file_round_trip_and_recommend_uses_the_final_state() {
         inner: 16,
         ..ModelConfig::reasoning(6, Family::Dtrec, 2)
     };
-    let model = Sasrec::new(cfg.clone(), 3).unwrap();
+    let model = Model::new(cfg.clone(), 3).unwrap();
     let vocab: Vec<String> = (1..=6).map(|i| format!("item{i}")).collect();
     let rec = Recommender::new(model.clone(), vocab).unwrap();
     let path = std::env::temp_dir().join(format!("dtrec_reasoning_{}.dtrec", std::process::id()));
@@ -30,8 +30,8 @@ fn dtrec_model_file_round_trip_and_recommend_uses_the_final_state() {
         .unwrap();
     // the same ranking from h_T computed by hand through encode_steps
     let steps = model.encode(&[0, 0, 2, 5, 1], &[3]).unwrap();
-    let all = model
-        .encode_steps(&dtrec::model::SeqBatch::new(vec![0, 0, 2, 5, 1], vec![3], 5, 6).unwrap());
+    let all =
+        model.encode_steps(&dtrec::SeqBatch::new(vec![0, 0, 2, 5, 1], vec![3], 5, 6).unwrap());
     assert_eq!(&steps[..], &all[2 * 8..3 * 8], "encode = h_T");
     let mut scores = vec![0.0f32; 6];
     model.score_items(&mut scores, &steps);

@@ -3,7 +3,9 @@
 //! thread counts, accumulation, the optimizer loop, and the inference API.
 
 use dtrec::kernels::rng::CounterRng;
-use dtrec::model::{Adam, AdamConfig, Model, ModelConfig, Params, SeqBatch, TrainBatch};
+use dtrec::model::{Model, ModelConfig, Params};
+use dtrec::train::{Adam, AdamConfig};
+use dtrec::{SeqBatch, TrainBatch};
 
 fn random_params(cfg: &ModelConfig, seed: u64, std: f64) -> Params<f64> {
     let mut p = Params::<f64>::zeros(cfg);

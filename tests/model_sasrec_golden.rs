@@ -9,7 +9,8 @@
 //! the SASRec arithmetic breaks this test.
 
 use dtrec::kernels::rng::CounterRng;
-use dtrec::model::{ModelConfig, Sasrec, TrainBatch};
+use dtrec::model::{Model, ModelConfig};
+use dtrec::TrainBatch;
 
 fn fnv(hash: &mut u64, bits: u32) {
     for byte in bits.to_le_bytes() {
@@ -47,7 +48,7 @@ fn sasrec_loss_gradient_and_encoding_bits_are_unchanged() {
         attn_dropout: 0.2,
         ..ModelConfig::sasrec(40)
     };
-    let model = Sasrec::new(cfg.clone(), 17).unwrap();
+    let model = Model::new(cfg.clone(), 17).unwrap();
     let batch = batch(&cfg, 70); // more than one CHUNK
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)

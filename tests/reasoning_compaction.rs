@@ -1,11 +1,11 @@
-//! Batch compaction (`dtrec::reasoning::compaction`): a batched run with
+//! Batch compaction (`dtrec::model::halting::compaction`): a batched run with
 //! per-row early exit gives every row exactly the halting step of running it
 //! alone through [`ThresholdRule::halting_step`], and the compacted buffers
 //! stay aligned with the running rows after every step (proptest).
 
-use dtrec::reasoning::compaction::{compact_rows, ActiveRows};
-use dtrec::reasoning::halting::ThresholdRule;
-use dtrec::reasoning::indicators::Indicators;
+use dtrec::model::halting::compaction::{compact_rows, ActiveRows};
+use dtrec::model::halting::indicators::Indicators;
+use dtrec::model::halting::ThresholdRule;
 use dtrec_kernels::rng::CounterRng;
 use proptest::prelude::*;
 

@@ -1,4 +1,4 @@
-//! ReaRec-ERL objective (`dtrec::reasoning::erl`):
+//! ReaRec-ERL objective (`dtrec::model::loss::erl`):
 //!
 //! * one state: the loss is the plain item cross-entropy, KL = 0;
 //! * identical states: KL = 0 and the KL contributes no gradient;
@@ -14,7 +14,7 @@
 mod common;
 use common::{check_blocks_equal_one_by_one, check_fd, normals};
 
-use dtrec::reasoning::erl::{erl_loss, ErlLoss};
+use dtrec::model::loss::erl::{erl_loss, ErlLoss};
 use dtrec_kernels::rng::CounterRng;
 use dtrec_kernels::Kernels;
 use proptest::prelude::*;

@@ -1,11 +1,11 @@
-//! FLOP accounting (`dtrec::reasoning::flops`):
+//! FLOP accounting (`dtrec::model::flops`):
 //!
 //! * a tiny model counted by hand, matrix product by matrix product;
 //! * a cached reasoning step costs exactly the increment of a full
 //!   re-encoding by one token (proptest), and grows by 4·d per layer per step;
 //! * fixed-depth and adaptive totals; bad dims and overflow are errors.
 
-use dtrec::reasoning::flops::{encoder_layer, step_layer, FlopCounts, FlopDims, FlopError};
+use dtrec::model::flops::{encoder_layer, step_layer, FlopCounts, FlopDims, FlopError};
 use proptest::prelude::*;
 
 fn tiny(n_layers: u64) -> FlopDims {

@@ -1,4 +1,4 @@
-//! ARH halting (`dtrec::reasoning::halting`):
+//! ARH halting (`dtrec::model::halting`):
 //!
 //! * threshold rule on hand-built sequences (t_min, all-three condition,
 //!   NaN never stops, `never` runs to T_max);
@@ -9,11 +9,11 @@
 //!   average steps, the tolerance choosing the cheapest qualifying setting
 //!   with the documented tie-breaks, and invariants on random data.
 
-use dtrec::reasoning::halting::{
+use dtrec::model::halting::indicators::Indicators;
+use dtrec::model::halting::{
     calibrate_thresholds, gate_labels, ndcg_at_10, sigmoid, CalibrationError, LearnedGate,
     ThresholdGrid, ThresholdRule,
 };
-use dtrec::reasoning::indicators::Indicators;
 use dtrec_kernels::rng::CounterRng;
 use proptest::prelude::*;
 

@@ -1,4 +1,4 @@
-//! HPS hierarchy (`dtrec::reasoning::hierarchy`):
+//! HPS hierarchy (`dtrec::model::prototypes`):
 //!
 //! * the geometric schedule has exact hand-computed values (including exact
 //!   powers that a naive `floor(powf)` gets wrong: 8192/16 over 3 steps →
@@ -9,10 +9,10 @@
 //! * refresh warm-starts every level from the previous centroids (equal to a
 //!   direct warm-started K-means) and is a fixed point on unchanged rows.
 
-use dtrec::reasoning::hierarchy::{
+use dtrec::model::prototypes::kmeans::{kmeans, KMeansConfig};
+use dtrec::model::prototypes::{
     cluster_schedule, HierarchyError, HierarchyLayout, PrototypeConfig, Prototypes,
 };
-use dtrec::reasoning::kmeans::{kmeans, KMeansConfig};
 use dtrec_kernels::rng::CounterRng;
 use proptest::prelude::*;
 

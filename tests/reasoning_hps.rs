@@ -1,4 +1,4 @@
-//! HPS losses (`dtrec::reasoning::hps`):
+//! HPS losses (`dtrec::model::loss::hps`):
 //!
 //! * cluster membership (CSR) from an item → cluster map;
 //! * closed forms of both losses and their gradients on 1-d cases;
@@ -14,7 +14,7 @@
 mod common;
 use common::{check_fd, normals};
 
-use dtrec::reasoning::hps::{
+use dtrec::model::loss::hps::{
     cluster_soft_loss, prototype_loss, ClusterMembers, ClusterTarget, ItemGradient, ROW_BLOCK,
 };
 use dtrec_kernels::rng::CounterRng;

@@ -1,4 +1,4 @@
-//! ARH indicators (`dtrec::reasoning::indicators`):
+//! ARH indicators (`dtrec::model::halting::indicators`):
 //!
 //! * closed forms: uniform → Ĥ = 1, near one-hot → Ĥ ≈ 0, two-point
 //!   entropy, JS of identical rows = 0, JS of disjoint rows = ln 2, a
@@ -13,7 +13,7 @@
 mod common;
 use common::normals;
 
-use dtrec::reasoning::indicators::{
+use dtrec::model::halting::indicators::{
     item_probabilities, jensen_shannon, normalized_entropy, relative_change, step_indicators,
     Indicators,
 };

@@ -1,4 +1,4 @@
-//! K-means++ (`dtrec::reasoning::kmeans`):
+//! K-means++ (`dtrec::model::prototypes::kmeans`):
 //!
 //! * well-separated blobs are recovered exactly (as a partition);
 //! * the same seed gives bit-identical results, different seeds are allowed
@@ -10,7 +10,7 @@
 //! * k ≥ n gives singletons, empty clusters are re-seeded, bad input is a
 //!   typed error.
 
-use dtrec::reasoning::kmeans::{
+use dtrec::model::prototypes::kmeans::{
     exact_inertia, kmeans, squared_distances, KMeansConfig, KMeansError, ROW_BLOCK,
 };
 use dtrec_kernels::rng::CounterRng;

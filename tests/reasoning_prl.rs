@@ -1,4 +1,4 @@
-//! ReaRec-PRL objective (`dtrec::reasoning::prl`):
+//! ReaRec-PRL objective (`dtrec::model::loss::prl`):
 //!
 //! * one state: the item loss is the plain item cross-entropy;
 //! * the value equals a brute-force f64 reference with temperatures
@@ -14,7 +14,7 @@
 mod common;
 use common::{check_blocks_equal_one_by_one, check_fd, normals};
 
-use dtrec::reasoning::prl::{prl_item_loss, rcl_loss};
+use dtrec::model::loss::prl::{prl_item_loss, rcl_loss};
 use dtrec_kernels::rng::CounterRng;
 use dtrec_kernels::Kernels;
 use proptest::prelude::*;

@@ -4,11 +4,12 @@
 //! field, never a panic.
 
 use dtrec::io::{ModelFile, ModelFileErrorKind};
-use dtrec::model::{Family, HaltingPolicy, ModelConfig, Sasrec};
-use dtrec::reasoning::halting::{LearnedGate, ThresholdRule};
-use dtrec::serve::{Recommender, ServeError, StoredHalting, PROTOTYPES_PREFIX};
-use dtrec::train::hps::cluster_items;
-use dtrec::train::HpsConfig;
+use dtrec::io::{StoredHalting, PROTOTYPES_PREFIX};
+use dtrec::model::halting::{LearnedGate, ThresholdRule};
+use dtrec::model::prototypes::cluster_items;
+use dtrec::model::HpsConfig;
+use dtrec::model::{Family, HaltingPolicy, Model, ModelConfig};
+use dtrec::serve::{Recommender, ServeError};
 
 fn recommender(policy: HaltingPolicy) -> Recommender {
     let cfg = ModelConfig {
@@ -17,17 +18,12 @@ fn recommender(policy: HaltingPolicy) -> Recommender {
         max_len: 6,
         ..ModelConfig::reasoning(30, Family::Dtrec, 2)
     };
-    let model = Sasrec::new(cfg, 4).unwrap();
-    let protos = cluster_items(
-        None,
-        &model,
-        &HpsConfig {
-            k_min: 3,
-            ..HpsConfig::default()
-        },
-        2,
-    )
-    .unwrap();
+    let model = Model::new(cfg, 4).unwrap();
+    let hps = HpsConfig {
+        k_min: 3,
+        ..HpsConfig::default()
+    };
+    let protos = cluster_items(None, &model, &hps.prototype_config(2, 2)).unwrap();
     let vocab = (0..30).map(|i| format!("item{i}")).collect();
     Recommender::new(model, vocab)
         .unwrap()
@@ -238,7 +234,7 @@ proptest::proptest! {
         let mut rec = recommender(policies()[policy].clone());
         if prototype_space {
             rec = rec
-                .with_indicators(dtrec::reasoning::indicators::IndicatorSpace::Prototypes)
+                .with_indicators(dtrec::model::halting::indicators::IndicatorSpace::Prototypes)
                 .unwrap();
         }
         let good = rec.to_file();
@@ -263,8 +259,8 @@ proptest::proptest! {
 /// unsatisfiable field is a typed error; serving halts in the stored space.
 #[test]
 fn indicator_space_round_trip_old_format_and_corruption() {
-    use dtrec::model::SeqBatch;
-    use dtrec::reasoning::indicators::{IndicatorBasis, IndicatorSpace};
+    use dtrec::model::halting::indicators::{IndicatorBasis, IndicatorSpace};
+    use dtrec::SeqBatch;
 
     let rec = recommender(policies()[1].clone())
         .with_indicators(IndicatorSpace::Prototypes)

@@ -1,9 +1,9 @@
 //! Compute accounting of evaluation runs: per-user averages equal the
-//! per-user FLOP counts of `reasoning::flops`, at fixed depth and adaptive.
+//! per-user FLOP counts of `model::flops`, at fixed depth and adaptive.
 
+use dtrec::eval::ComputeReport;
+use dtrec::model::flops::{FlopCounts, FlopDims};
 use dtrec::model::{Family, ModelConfig};
-use dtrec::reasoning::flops::{FlopCounts, FlopDims};
-use dtrec::train::ComputeReport;
 
 fn counts(cfg: &ModelConfig, len: usize) -> FlopCounts {
     FlopCounts::new(&FlopDims {
@@ -76,8 +76,8 @@ fn sasrec_has_no_reasoning() {
 /// while over the items it costs more. Every figure against a hand formula.
 #[test]
 fn prototype_space_accounting_beauty_sized() {
-    use dtrec::reasoning::flops::FlopCounts;
-    use dtrec::reasoning::indicators::{IndicatorBasis, IndicatorCentroids, IndicatorSpace};
+    use dtrec::model::flops::FlopCounts;
+    use dtrec::model::halting::indicators::{IndicatorBasis, IndicatorCentroids, IndicatorSpace};
     let cfg = ModelConfig {
         max_len: 50,
         ..ModelConfig::reasoning(12_101, Family::Dtrec, 3)
@@ -106,7 +106,7 @@ fn prototype_space_accounting_beauty_sized() {
     assert_eq!(step_n, 2 * n * 64 + 18 * n + 5 * 64);
 
     let c = FlopCounts::with_indicator_outcomes(
-        &dtrec::reasoning::flops::FlopDims {
+        &dtrec::model::flops::FlopDims {
             d: 64,
             inner: 256,
             n_layers: 2,

@@ -1,5 +1,5 @@
 //! DTRec training: the HPS objective the trainer plugs into the model is
-//! exactly the per-step losses of `reasoning::hps` (weights, gathering of
+//! exactly the per-step losses of `model::loss::hps` (weights, gathering of
 //! each step's states, scattering of their gradients), the prototype
 //! schedule follows the configuration, and a DTRec run with prototypes
 //! resumes bit-identically from a checkpoint.
@@ -8,25 +8,24 @@ mod common;
 
 use dtrec::data::{Interactions, Split};
 use dtrec::kernels::rng::CounterRng;
-use dtrec::model::{Family, ModelConfig, Sasrec, StateLossArgs};
-use dtrec::reasoning::hierarchy::Prototypes;
-use dtrec::reasoning::hps::{
+use dtrec::model::loss::hps::HpsLoss;
+use dtrec::model::loss::hps::{
     cluster_soft_loss, prototype_loss, ClusterMembers, ClusterTarget, ItemGradient,
 };
-use dtrec::train::hps::{cluster_items, HpsLoss};
-use dtrec::train::{
-    load_checkpoint, run, save_checkpoint, HpsConfig, HpsVariant, TrainConfig, TrainError,
-    TrainState,
-};
+use dtrec::model::prototypes::cluster_items;
+use dtrec::model::prototypes::Prototypes;
+use dtrec::model::{Family, Model, ModelConfig, StateLossArgs};
+use dtrec::model::{HpsConfig, HpsVariant};
+use dtrec::train::{load_checkpoint, run, save_checkpoint, TrainConfig, TrainError, TrainState};
 
-fn small_model(n_items: usize, t_max: usize) -> Sasrec {
+fn small_model(n_items: usize, t_max: usize) -> Model {
     let cfg = ModelConfig {
         d: 8,
         inner: 16,
         max_len: 6,
         ..ModelConfig::reasoning(n_items, Family::Dtrec, t_max)
     };
-    Sasrec::new(cfg, 3).unwrap()
+    Model::new(cfg, 3).unwrap()
 }
 
 /// λ·(1/(T − t₀))·Σ_{t = t₀ … T−1} of the library's per-step losses
@@ -178,7 +177,12 @@ fn hps_objective_is_the_weighted_mean_of_the_step_losses() {
             cluster_target,
             ..HpsConfig::default()
         };
-        let protos = cluster_items(None, &model, &config, 11).unwrap();
+        let protos = cluster_items(
+            None,
+            &model,
+            &config.prototype_config(model.config().t_max, 11),
+        )
+        .unwrap();
         assert_eq!(protos.levels().len(), t_max + 1);
         assert_eq!(protos.levels()[0].k, 4);
         assert_eq!(protos.levels()[t_max].k, n);
@@ -258,11 +262,26 @@ fn refresh_is_deterministic_and_warm_started() {
         k_min: 5,
         ..HpsConfig::default()
     };
-    let a = cluster_items(None, &model, &config, 1).unwrap();
-    let b = cluster_items(None, &model, &config, 1).unwrap();
+    let a = cluster_items(
+        None,
+        &model,
+        &config.prototype_config(model.config().t_max, 1),
+    )
+    .unwrap();
+    let b = cluster_items(
+        None,
+        &model,
+        &config.prototype_config(model.config().t_max, 1),
+    )
+    .unwrap();
     assert_eq!(a, b, "same seed, same prototypes");
     // refreshing on an unchanged table keeps a converged clustering
-    let again = cluster_items(Some(a.clone()), &model, &config, 1).unwrap();
+    let again = cluster_items(
+        Some(a.clone()),
+        &model,
+        &config.prototype_config(model.config().t_max, 1),
+    )
+    .unwrap();
     assert_eq!(again.levels()[0].item_cluster, a.levels()[0].item_cluster);
 }
 
@@ -479,14 +498,14 @@ fn dtrec_with_flat_targets_and_prl_temperatures_is_rearec_prl() {
         dtrec_contrastive: true,
         ..small_model(n, t_max).config().clone()
     };
-    let mut dtrec = Sasrec::new(dtrec_cfg.clone(), 5).unwrap();
+    let mut dtrec = Model::new(dtrec_cfg.clone(), 5).unwrap();
     let prl_cfg = ModelConfig {
         family: Family::RearecPrl,
         prl_alpha: alpha,
         dtrec_contrastive: false,
         ..dtrec_cfg
     };
-    let mut prl = Sasrec::from_params(prl_cfg, dtrec.params.clone()).unwrap();
+    let mut prl = Model::from_params(prl_cfg, dtrec.params.clone()).unwrap();
     dtrec.set_contrastive(true);
     prl.set_contrastive(true);
     let config = HpsConfig {
@@ -497,10 +516,15 @@ fn dtrec_with_flat_targets_and_prl_temperatures_is_rearec_prl() {
         step_tau_growth: alpha,
         ..HpsConfig::default()
     };
-    let protos = cluster_items(None, &dtrec, &config, 3).unwrap();
+    let protos = cluster_items(
+        None,
+        &dtrec,
+        &config.prototype_config(dtrec.config().t_max, 3),
+    )
+    .unwrap();
     let hps = HpsLoss::new(&protos, &dtrec, &config);
     let extra = |a: StateLossArgs<'_, f32>| hps.eval(a);
-    let batch = dtrec::model::TrainBatch::new(
+    let batch = dtrec::TrainBatch::new(
         vec![0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0, 0, 0, 11, 12],
         vec![4, 6, 2],
         vec![13, 1, 40],

@@ -6,8 +6,9 @@
 mod common;
 
 use dtrec::data::{Interactions, Split};
-use dtrec::model::{Family, ModelConfig, Params, Sasrec};
-use dtrec::train::{evaluate, TrainConfig, TrainState};
+use dtrec::eval::evaluate;
+use dtrec::model::{Family, Model, ModelConfig, Params};
+use dtrec::train::{TrainConfig, TrainState};
 
 const DECAY: f64 = 0.9;
 
@@ -43,7 +44,7 @@ fn values(params: &Params<f32>) -> Vec<f64> {
 fn the_average_is_the_closed_form_of_the_recursion() {
     let (data, split, model, train) = setup(1 << 20);
     assert!(split.train.len() <= train.batch_size, "one step per epoch");
-    let theta0 = values(&Sasrec::new(model.clone(), train.seed).unwrap().params);
+    let theta0 = values(&Model::new(model.clone(), train.seed).unwrap().params);
     let mut one = TrainState::new(model.clone(), &train).unwrap();
     common::train_until(&mut one, &data, &split, &train, 1);
     let mut two = TrainState::new(model, &train).unwrap();
@@ -78,7 +79,7 @@ fn validation_scores_the_average_and_the_best_epoch_keeps_it() {
     assert_eq!(state.best_params.as_ref(), Some(&ema));
     let logged = state.history[0].valid.clone().expect("validated");
     let scored = |params: Params<f32>| {
-        let model = Sasrec::from_params(state.model.config().clone(), params).unwrap();
+        let model = Model::from_params(state.model.config().clone(), params).unwrap();
         evaluate(&model, &data, &split.valid, 256, false)
             .unwrap()
             .metrics

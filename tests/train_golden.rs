@@ -12,7 +12,8 @@
 mod common;
 
 use dtrec::model::{Family, ModelConfig};
-use dtrec::train::{HpsConfig, HpsVariant, TrainConfig, TrainState};
+use dtrec::model::{HpsConfig, HpsVariant};
+use dtrec::train::{TrainConfig, TrainState};
 
 fn fnv(hash: &mut u64, bits: u64) {
     for byte in bits.to_le_bytes() {

@@ -4,11 +4,14 @@
 //! validation, the gate fit lowers its loss, and the compute accounting is
 //! consistent with the steps taken.
 
+use dtrec::data::batches_in_order;
 use dtrec::data::{leave_one_out, synthetic::SyntheticConfig};
+use dtrec::model::halting::fit::{fit_gate, trace};
+use dtrec::model::halting::IndicatorBasis;
+use dtrec::model::halting::LearnedGate;
 use dtrec::model::{Family, HaltingPolicy, ModelConfig};
-use dtrec::reasoning::halting::LearnedGate;
-use dtrec::train::halting::{fit_gate, trace_samples};
-use dtrec::train::{train, HaltingConfig, HaltingRule, TrainConfig};
+use dtrec::model::{HaltingConfig, HaltingRule};
+use dtrec::train::{train, TrainConfig};
 
 #[test]
 fn calibration_matches_adaptive_evaluation() {
@@ -78,19 +81,22 @@ fn calibration_matches_adaptive_evaluation() {
     assert!(outcome.prototypes.is_some());
 
     // learned gate: the fit beats the untrained gate on its own loss
-    let (gate, loss) = fit_gate(&outcome.model, data, &split.train, &config.halting, 64);
+    // on the training samples the trainer fits it on: evenly strided
+    let take = config.halting.gate_samples.min(split.train.len());
+    let strided: Vec<_> = (0..take)
+        .map(|i| split.train[i * split.train.len() / take])
+        .collect();
+    let max_len = outcome.model.config().max_len;
+    let batches = batches_in_order(data, &strided, 64, max_len);
+    let items = IndicatorBasis::Items;
+    let (gate, loss) = fit_gate(&outcome.model, &items, &batches, &config.halting);
     assert_eq!(gate, h.gate, "the fit is deterministic");
-    let (ind, ranks) = trace_samples(
-        &outcome.model,
-        data,
-        &split.train[..config.halting.gate_samples.min(split.train.len())],
-        64,
-    );
+    let (ind, ranks) = trace(&outcome.model, &items, &batches);
     assert_eq!(ind.len() * 4, ranks.len() * 3);
     let untrained = LearnedGate::<f32>::default();
     let labels: Vec<bool> = ranks
         .chunks_exact(4)
-        .flat_map(dtrec::reasoning::halting::gate_labels)
+        .flat_map(dtrec::model::halting::gate_labels)
         .collect();
     let lambda = config.halting.gate_lambda as f32;
     let base = f64::from(lambda * untrained.mean_loss(None, 1.0, &ind, &labels));

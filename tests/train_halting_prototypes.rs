@@ -5,12 +5,15 @@
 //! equal what adaptive evaluation in that space measures, the compute is
 //! counted over the k centroids, and a served model halts the same way.
 
+use dtrec::data::batches_in_order;
 use dtrec::data::{leave_one_out, synthetic::SyntheticConfig};
+use dtrec::eval::evaluate_policy_in;
+use dtrec::model::halting::fit::trace;
+use dtrec::model::halting::indicators::{IndicatorBasis, IndicatorCentroids, IndicatorSpace};
 use dtrec::model::{Family, HaltingPolicy, ModelConfig};
-use dtrec::reasoning::indicators::{IndicatorBasis, IndicatorCentroids, IndicatorSpace};
+use dtrec::model::{HaltingConfig, HaltingRule};
 use dtrec::serve::Recommender;
-use dtrec::train::halting::{trace_samples, trace_samples_in};
-use dtrec::train::{evaluate_policy_in, train, HaltingConfig, HaltingRule, TrainConfig};
+use dtrec::train::{train, TrainConfig};
 
 #[test]
 fn calibration_in_prototype_space_matches_adaptive_evaluation() {
@@ -81,8 +84,9 @@ fn calibration_in_prototype_space_matches_adaptive_evaluation() {
         assert!(close(c.scoring_flops, 2.0 * n * 16.0), "{c:?}");
         // the traces the sweep used are in the prototype space, not the items'
         let subset = &split.valid[..40];
-        let (in_protos, ranks) = trace_samples_in(&outcome.model, &h.indicators, data, subset, 16);
-        let (in_items, item_ranks) = trace_samples(&outcome.model, data, subset, 16);
+        let batches = batches_in_order(data, subset, 16, outcome.model.config().max_len);
+        let (in_protos, ranks) = trace(&outcome.model, &h.indicators, &batches);
+        let (in_items, item_ranks) = trace(&outcome.model, &IndicatorBasis::Items, &batches);
         assert_eq!(ranks, item_ranks);
         assert_ne!(in_protos, in_items);
 

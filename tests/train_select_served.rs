@@ -9,9 +9,10 @@ mod common;
 
 use dtrec::data::{Interactions, Split};
 use dtrec::eval::Metrics;
+use dtrec::model::halting::indicators::IndicatorSpace;
+use dtrec::model::HaltingRule;
 use dtrec::model::{Family, ModelConfig};
-use dtrec::reasoning::indicators::IndicatorSpace;
-use dtrec::train::{train, EpochSelection, HaltingRule, TrainConfig, TrainOutcome, TrainState};
+use dtrec::train::{train, EpochSelection, TrainConfig, TrainOutcome, TrainState};
 
 fn setup(family: Family, t_max: usize) -> (Interactions, Split, ModelConfig, TrainConfig) {
     let (data, split) = common::synthetic_loo(120);

@@ -2,7 +2,7 @@
 //! B = 256 histories of up to L = 50 items over N = 3,416 items.
 
 use dtrec::kernels::rng::CounterRng;
-use dtrec::model::TrainBatch;
+use dtrec::TrainBatch;
 
 pub const B: usize = 256;
 pub const L: usize = 50;

@@ -4,7 +4,7 @@
 //! then file B. Stable mirror: tests/eval_paired.rs.
 
 use dtrec::data::ReadOptions;
-use dtrec::eval::compare_rank_files;
+use dtrec::lab::compare_rank_files;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,6 @@
 //! Printing what the halting stage of a reasoning run found.
 
-use dtrec::reasoning::indicators::IndicatorBasis;
+use dtrec::model::halting::indicators::IndicatorBasis;
 use dtrec::train::{HaltingOutcome, TrainOutcome};
 
 /// Prints the calibration curve, the gate and every rule's results.
@@ -47,7 +47,7 @@ pub fn halting_json(h: &HaltingOutcome) -> serde_json::Value {
         .map(|r| {
             serde_json::json!({
                 "rule": r.rule,
-                "policy": dtrec::serve::StoredHalting::from_policy(&r.policy),
+                "policy": dtrec::io::StoredHalting::from_policy(&r.policy),
                 "valid": r.valid,
                 "valid_compute": r.valid_compute,
                 "test": r.test,
@@ -62,7 +62,7 @@ pub fn halting_json(h: &HaltingOutcome) -> serde_json::Value {
         .map(|i| {
             let p = &h.calibration.curve[i];
             serde_json::json!({
-                "policy": dtrec::serve::StoredHalting::from_policy(
+                "policy": dtrec::io::StoredHalting::from_policy(
                     &dtrec::model::HaltingPolicy::Threshold(p.rule)
                 ),
                 "valid_ndcg10": p.ndcg10,

@@ -260,7 +260,7 @@ pub fn describe_lr(train: &TrainConfig) -> String {
 }
 
 /// A kebab-case option value (`--flag name`) as the config enum it names.
-pub(super) fn parse_name<T: serde::de::DeserializeOwned>(
+pub fn parse_name<T: serde::de::DeserializeOwned>(
     flag: &str,
     value: &Option<String>,
 ) -> Result<Option<T>, String> {

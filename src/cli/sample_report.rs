@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use dtrec::data::{Interactions, Sample};
-use dtrec::eval::{Breakdown, DEFAULT_CUTOFFS, RANKS_HEADER};
+use dtrec::eval::{Breakdown, DEFAULT_CUTOFFS};
+#[cfg(feature = "lab")]
+use dtrec::lab::RANKS_HEADER;
 
 /// One evaluated split: its samples, their 1-based target ranks and the
 /// reasoning steps each ran.

@@ -1,143 +1,75 @@
-//! Batches of samples for training and evaluation.
-//!
-//! A [`Batch`] holds `B` rows of the last `L` history items, LEFT-padded with
-//! the padding id 0 so the newest item sits in column `L − 1`. Position ids
-//! count from the oldest KEPT item (0 … len−1); padding cells get position 0
-//! (they are masked anyway). [`EpochBatches`] walks a sample list in a
-//! seeded, deterministic order.
+//! Batches of samples for training and evaluation, laid out as the
+//! model's validated [`TrainBatch`]: `B` rows of the last `L` history items,
+//! LEFT-padded with the padding id 0 so the newest item sits in column
+//! `L − 1`, and each sample's target. [`EpochBatches`] walks a sample list
+//! in a seeded, deterministic order.
 
 use dtrec_kernels::rng::{shuffle, CounterRng};
-use rayon::prelude::*;
 
 use super::error::DataError;
 use super::split::Sample;
 use super::store::Interactions;
+use crate::batch::TrainBatch;
 
-/// `B` samples laid out for the model.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Batch {
-    /// `B`, the number of rows.
-    pub size: usize,
-    /// `L`, the number of history columns.
-    pub max_len: usize,
-    /// `(B, L)` row-major item ids, left-padded with 0.
-    pub items: Vec<u32>,
-    /// `(B, L)` row-major position ids: 0 for the oldest kept item, 0 for padding.
-    pub positions: Vec<u32>,
-    /// `(B,)` number of real (non-padding) items per row, `1 ≤ len ≤ L`.
-    pub lengths: Vec<usize>,
-    /// `(B,)` target item ids.
-    pub targets: Vec<u32>,
-    /// `(B,)` internal user ids.
-    pub users: Vec<u32>,
+/// The batch of `samples[indices[r]]` for each row `r`, its histories cut
+/// to the last `max_len` items. Valid by construction (the store's ids are
+/// 1 … N, N = `data.num_items()`), so nothing is re-checked downstream.
+///
+/// Panics if an index is out of `samples` or a sample out of `data`
+/// (samples come from this module's splits, which never produce such), or
+/// if `max_len` is 0.
+///
+/// ```
+/// use dtrec::data::{assemble, read_s3rec, ReadOptions, Sample};
+/// let s = read_s3rec("u 1 2 3 4\n".as_bytes(), "mem", &ReadOptions::default())?;
+/// let samples = [Sample { user: 0, end: 3 }, Sample { user: 0, end: 1 }];
+/// let b = assemble(&s, &samples, &[0, 1], 2);
+/// assert_eq!(b.seqs().items(), [2, 3, 0, 1]); // the 2 most recent; row 2 left-padded
+/// assert_eq!(b.seqs().lengths(), [2, 1]);
+/// assert_eq!(b.targets(), [4, 2]);
+/// # Ok::<(), dtrec::data::DataError>(())
+/// ```
+pub fn assemble(
+    data: &Interactions,
+    samples: &[Sample],
+    indices: &[usize],
+    max_len: usize,
+) -> TrainBatch {
+    assert!(max_len > 0, "assemble: max_len must be positive");
+    let mut items = vec![0u32; indices.len() * max_len];
+    let mut lengths = Vec::with_capacity(indices.len());
+    let mut targets = Vec::with_capacity(indices.len());
+    for (row, &k) in items.chunks_exact_mut(max_len).zip(indices) {
+        let sample = samples[k];
+        let user_items = data.user_items(sample.user);
+        let history = &user_items[..sample.end as usize];
+        let kept = &history[history.len().saturating_sub(max_len)..];
+        row[max_len - kept.len()..].copy_from_slice(kept);
+        lengths.push(kept.len() as u32);
+        targets.push(user_items[sample.end as usize]);
+    }
+    TrainBatch::from_valid(items, lengths, targets, max_len, data.num_items())
 }
 
-impl Batch {
-    /// Builds the batch of `samples[indices[r]]` for each row `r`.
-    ///
-    /// Panics if an index is out of `samples` or a sample out of `data`
-    /// (samples come from this module's splits, which never produce such).
-    ///
-    /// ```
-    /// use dtrec::data::{read_s3rec, Batch, ReadOptions, Sample};
-    /// let s = read_s3rec("u 1 2 3 4\n".as_bytes(), "mem", &ReadOptions::default())?;
-    /// let samples = [Sample { user: 0, end: 3 }, Sample { user: 0, end: 1 }];
-    /// let b = Batch::assemble(&s, &samples, &[0, 1], 2);
-    /// assert_eq!(b.items, [2, 3, 0, 1]);     // keeps the 2 most recent; row 2 left-padded
-    /// assert_eq!(b.positions, [0, 1, 0, 0]);
-    /// assert_eq!(b.lengths, [2, 1]);
-    /// assert_eq!(b.targets, [4, 2]);
-    /// # Ok::<(), dtrec::data::DataError>(())
-    /// ```
-    pub fn assemble(
-        data: &Interactions,
-        samples: &[Sample],
-        indices: &[usize],
-        max_len: usize,
-    ) -> Batch {
-        let mut batch = Batch::default();
-        batch.assemble_into(data, samples, indices, max_len);
-        batch
-    }
-
-    /// Like [`assemble`](Self::assemble), reusing this batch's buffers.
-    pub fn assemble_into(
-        &mut self,
-        data: &Interactions,
-        samples: &[Sample],
-        indices: &[usize],
-        max_len: usize,
-    ) {
-        self.reset(data, samples, indices, max_len);
-        let rows = self
-            .items
-            .chunks_mut(max_len.max(1))
-            .zip(self.positions.chunks_mut(max_len.max(1)));
-        for ((items, positions), &k) in rows.zip(indices) {
-            fill_row(items, positions, data, samples[k]);
-        }
-    }
-
-    /// Like [`assemble`](Self::assemble), filling rows in parallel with rayon;
-    /// the result is identical. Only worth it for large batches: at
-    /// `(B, L) = (256, 50)` the serial path takes ~18 µs and this one ~48 µs
-    /// on 2 cores (`cargo bench --bench data_load`).
-    pub fn assemble_parallel(
-        data: &Interactions,
-        samples: &[Sample],
-        indices: &[usize],
-        max_len: usize,
-    ) -> Batch {
-        let mut batch = Batch::default();
-        batch.reset(data, samples, indices, max_len);
-        let width = max_len.max(1);
-        batch
-            .items
-            .par_chunks_mut(width)
-            .zip(batch.positions.par_chunks_mut(width))
-            .zip(indices.par_iter())
-            .for_each(|((items, positions), &k)| fill_row(items, positions, data, samples[k]));
-        batch
-    }
-
-    /// Sizes the buffers and fills the per-row vectors (cheap, serial).
-    fn reset(
-        &mut self,
-        data: &Interactions,
-        samples: &[Sample],
-        indices: &[usize],
-        max_len: usize,
-    ) {
-        self.size = indices.len();
-        self.max_len = max_len;
-        self.items.clear();
-        self.items.resize(indices.len() * max_len, 0);
-        self.positions.clear();
-        self.positions.resize(indices.len() * max_len, 0);
-        self.lengths.clear();
-        self.targets.clear();
-        self.users.clear();
-        for &k in indices {
-            let s = samples[k];
-            self.lengths.push((s.end as usize).min(max_len));
-            self.targets.push(data.user_items(s.user)[s.end as usize]);
-            self.users.push(s.user);
-        }
-    }
-}
-
-/// Writes one row: the last `L` history items right-aligned, positions from 0.
-fn fill_row(items: &mut [u32], positions: &mut [u32], data: &Interactions, sample: Sample) {
-    let max_len = items.len();
-    let history = &data.user_items(sample.user)[..sample.end as usize];
-    let kept = &history[history.len().saturating_sub(max_len)..];
-    let pad = max_len - kept.len();
-    items[..pad].fill(0);
-    items[pad..].copy_from_slice(kept);
-    positions[..pad].fill(0);
-    for (k, p) in positions[pad..].iter_mut().enumerate() {
-        *p = k as u32;
-    }
+/// The batches of `samples` in their order, `batch_size` at a time (the
+/// last one may be smaller): the evaluation and calibration batches.
+///
+/// Panics if `batch_size` or `max_len` is 0.
+pub fn batches_in_order(
+    data: &Interactions,
+    samples: &[Sample],
+    batch_size: usize,
+    max_len: usize,
+) -> Vec<TrainBatch> {
+    assert!(
+        batch_size > 0,
+        "batches_in_order: batch_size must be positive"
+    );
+    let indices: Vec<usize> = (0..samples.len()).collect();
+    indices
+        .chunks(batch_size)
+        .map(|idx| assemble(data, samples, idx, max_len))
+        .collect()
 }
 
 /// How [`EpochBatches`] cuts and orders an epoch.
@@ -153,8 +85,6 @@ pub struct BatchConfig {
     pub seed: u64,
     /// Drop a final batch smaller than `batch_size`.
     pub drop_last: bool,
-    /// Fill rows with rayon (same batches as serial).
-    pub parallel: bool,
 }
 
 impl Default for BatchConfig {
@@ -165,7 +95,6 @@ impl Default for BatchConfig {
             shuffle: true,
             seed: 0,
             drop_last: false,
-            parallel: false,
         }
     }
 }
@@ -233,21 +162,21 @@ impl<'a> EpochBatches<'a> {
 }
 
 impl Iterator for EpochBatches<'_> {
-    type Item = Batch;
+    type Item = TrainBatch;
 
-    fn next(&mut self) -> Option<Batch> {
+    fn next(&mut self) -> Option<TrainBatch> {
         if self.remaining() == 0 {
             return None;
         }
         let end = (self.next + self.config.batch_size).min(self.order.len());
         let indices = &self.order[self.next..end];
         self.next = end;
-        let l = self.config.max_len;
-        Some(if self.config.parallel {
-            Batch::assemble_parallel(self.data, self.samples, indices, l)
-        } else {
-            Batch::assemble(self.data, self.samples, indices, l)
-        })
+        Some(assemble(
+            self.data,
+            self.samples,
+            indices,
+            self.config.max_len,
+        ))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -281,18 +210,16 @@ mod tests {
             Sample { user: 1, end: 1 },
             Sample { user: 2, end: 2 },
         ];
-        let b = Batch::assemble(&d, &samples, &[0, 1, 2], 3);
+        let b = assemble(&d, &samples, &[0, 1, 2], 3);
         // a: history 1..5 → last 3 = 3 4 5 (internal ids equal here).
-        assert_eq!(b.items, [3, 4, 5, 0, 0, 7, 0, 1, 9]);
-        assert_eq!(b.positions, [0, 1, 2, 0, 0, 0, 0, 0, 1]);
-        assert_eq!(b.lengths, [3, 1, 2]);
-        assert_eq!(b.targets, [6, 8, 2]);
-        assert_eq!(b.users, [0, 1, 2]);
-        assert_eq!((b.size, b.max_len), (3, 3));
+        assert_eq!(b.seqs().items(), [3, 4, 5, 0, 0, 7, 0, 1, 9]);
+        assert_eq!(b.seqs().lengths(), [3, 1, 2]);
+        assert_eq!(b.targets(), [6, 8, 2]);
+        assert_eq!((b.len(), b.seqs().max_len()), (3, 3));
     }
 
     #[test]
-    fn parallel_equals_serial_and_epochs_are_deterministic() {
+    fn epochs_are_deterministic() {
         let d = data();
         let samples: Vec<Sample> = (1..6).map(|end| Sample { user: 0, end }).collect();
         let config = BatchConfig {
@@ -301,24 +228,16 @@ mod tests {
             seed: 11,
             ..BatchConfig::default()
         };
-        let serial: Vec<Batch> = EpochBatches::new(&d, &samples, &config, 3)
+        let serial: Vec<TrainBatch> = EpochBatches::new(&d, &samples, &config, 3)
             .unwrap()
             .collect();
-        let par_config = BatchConfig {
-            parallel: true,
-            ..config.clone()
-        };
-        let parallel: Vec<Batch> = EpochBatches::new(&d, &samples, &par_config, 3)
-            .unwrap()
-            .collect();
-        assert_eq!(serial, parallel);
         assert_eq!(serial.len(), 3);
-        let again: Vec<Batch> = EpochBatches::new(&d, &samples, &config, 3)
+        let again: Vec<TrainBatch> = EpochBatches::new(&d, &samples, &config, 3)
             .unwrap()
             .collect();
         assert_eq!(serial, again);
         // Every sample appears exactly once per epoch.
-        let mut targets: Vec<u32> = serial.iter().flat_map(|b| b.targets.clone()).collect();
+        let mut targets: Vec<u32> = serial.iter().flat_map(|b| b.targets().to_vec()).collect();
         targets.sort();
         assert_eq!(targets, [2, 3, 4, 5, 6]);
         let drop = BatchConfig {

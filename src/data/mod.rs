@@ -12,7 +12,7 @@
 //!   `dedup`, `min_history`.
 //! * Splits: [`leave_one_out`] and [`temporal_split`] produce [`Sample`]s
 //!   (user, end index) over the shared buffer.
-//! * [`Batch`] / [`EpochBatches`]: left-padded `(B, L)` batches with
+//! * [`assemble`] / [`EpochBatches`]: left-padded `(B, L)` batches with
 //!   positions counted from the oldest kept item, seeded shuffling.
 //! * [`synthetic`]: a seeded dataset with simple and complex users.
 //! * [`DatasetStats`]: sizes, length statistics, density.
@@ -32,9 +32,10 @@ mod tabular;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-pub use batch::{epoch_order, Batch, BatchConfig, EpochBatches};
+pub use batch::{assemble, batches_in_order, epoch_order, BatchConfig, EpochBatches};
 pub use error::DataError;
 pub use filter::DuplicatePolicy;
+#[cfg(feature = "lab")]
 pub(crate) use lines::LineReader;
 pub use lines::{ReadOptions, DEFAULT_MAX_LINE_BYTES};
 pub use s3rec::read_s3rec;

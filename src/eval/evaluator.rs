@@ -8,7 +8,7 @@
 //! the scorer's rows do not depend on it).
 
 use super::metrics::{validate_cutoffs, CutoffError, Metrics, MetricsAccumulator, DEFAULT_CUTOFFS};
-use super::rank::{rank_and_nan, RankError};
+use crate::model::rank::{rank_and_nan, RankError};
 use rayon::prelude::*;
 use std::fmt;
 

@@ -23,6 +23,8 @@ mod checksum;
 mod container;
 mod error;
 mod model_file;
+mod stored;
+mod tensors;
 
 pub use atomic::write_atomic;
 pub use checksum::Fnv1a64;
@@ -31,3 +33,7 @@ pub use model_file::{
     ModelFile, NamedTensor, ReadLimits, FORMAT_VERSION, KIND_CHECKPOINT, KIND_MODEL,
     OPTIMIZER_PREFIX,
 };
+pub use stored::{
+    prototypes_from_file, prototypes_to_tensors, ModelExtra, StoredHalting, PROTOTYPES_PREFIX,
+};
+pub use tensors::{config_from_file, params_from_file, params_to_tensors};

@@ -50,6 +50,7 @@
 use super::params::Params;
 use crate::kernels::rng::CounterRng;
 use crate::kernels::Kernels;
+use crate::model::halting::compaction::compact_rows;
 use crate::nn::attention::{AttnDims, AttnGroup};
 use crate::nn::block::{BlockCache, BlockDropout, BlockScratch, Queries};
 use crate::nn::dropout::{
@@ -57,7 +58,6 @@ use crate::nn::dropout::{
 };
 use crate::nn::layernorm::LayerNormCache;
 use crate::nn::tensor::{fit, reset};
-use crate::reasoning::compaction::compact_rows;
 
 /// The RNG stream of the reasoning-input dropout Dropout_r: the input
 /// site's stream with bit 16 set (bits 16.. are free for callers, see
@@ -75,7 +75,7 @@ pub fn reasoning_noise_stream() -> u64 {
 /// `first + j` of the whole batch, its history occupies the encoder's packed
 /// rows `start[j]..start[j] + len[j]` (len may be 0).
 #[derive(Clone, Copy, Debug)]
-pub(super) struct ChainLayout<'a> {
+pub(crate) struct ChainLayout<'a> {
     pub first: usize,
     pub start: &'a [usize],
     pub len: &'a [usize],
@@ -173,7 +173,7 @@ impl<T: Kernels> StepInput<'_, T> {
 
 /// Forward state and backward buffers of the chain of one chunk.
 #[derive(Debug, Default)]
-pub(super) struct Chain<T> {
+pub(crate) struct Chain<T> {
     /// (nb) first extended row of each sequence.
     ext_start: Vec<usize>,
     /// Per layer, (Σ_j len_j + T, d) extended keys and values.
@@ -682,7 +682,7 @@ impl<T: Kernels> Chain<T> {
 /// the running rows and [`compact`](InferChain::compact) away the rows that
 /// halted. No dropout; only what the next step needs is kept.
 #[derive(Debug, Default)]
-pub(super) struct InferChain<T> {
+pub(crate) struct InferChain<T> {
     /// Model width.
     d: usize,
     /// Reasoning steps run so far.

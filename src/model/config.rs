@@ -144,10 +144,10 @@ mod defaults {
         0.2
     }
     pub fn erl_lambda() -> f64 {
-        crate::reasoning::erl::DEFAULT_LAMBDA
+        crate::model::loss::erl::DEFAULT_LAMBDA
     }
     pub fn prl_alpha() -> f64 {
-        crate::reasoning::prl::DEFAULT_ALPHA
+        crate::model::loss::prl::DEFAULT_ALPHA
     }
     pub fn prl_noise_std() -> f64 {
         0.01

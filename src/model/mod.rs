@@ -1,11 +1,15 @@
-//! Models: the configuration, the parameter set, the optimizer, validated
-//! batches and the SASRec encoder with its full-softmax loss, extended by
-//! the latent reasoning chain of the ReaRec/DTRec families ([`chain`]).
+//! The model: its configuration and parameters, the encoder, the latent
+//! reasoning chain, each family's training objective ([`loss`]), Adaptive
+//! Reasoning Halting ([`halting`]), the prototype hierarchy of
+//! Hierarchical Process Supervision ([`prototypes`]) and the FLOP
+//! accounting ([`flops`]).
 //!
 //! ```
-//! use dtrec::model::{Adam, AdamConfig, ModelConfig, Sasrec, TrainBatch};
+//! use dtrec::model::{ModelConfig, Model};
+//! use dtrec::train::{Adam, AdamConfig};
+//! use dtrec::TrainBatch;
 //! let cfg = ModelConfig { max_len: 4, d: 8, inner: 16, ..ModelConfig::sasrec(10) };
-//! let mut model = Sasrec::new(cfg, 7).unwrap();
+//! let mut model = Model::new(cfg, 7).unwrap();
 //! let batch = TrainBatch::new(vec![0, 1, 2, 3, 0, 0, 4, 5], vec![3, 2], vec![4, 6], 4, 10).unwrap();
 //! let mut grads = model.params.zeros_like();
 //! let mut adam = Adam::new(&model.params, AdamConfig::default());
@@ -25,9 +29,10 @@
 //! prediction state; [`Model::encode_steps`] gives every state h₀ … h_T.
 //!
 //! ```
-//! use dtrec::model::{Family, ModelConfig, Sasrec, TrainBatch};
+//! use dtrec::model::{Family, ModelConfig, Model};
+//! use dtrec::TrainBatch;
 //! let cfg = ModelConfig { max_len: 4, d: 8, inner: 16, ..ModelConfig::reasoning(10, Family::Dtrec, 2) };
-//! let model = Sasrec::new(cfg, 7).unwrap();
+//! let model = Model::new(cfg, 7).unwrap();
 //! let batch = TrainBatch::new(vec![0, 1, 2, 3, 0, 0, 4, 5], vec![3, 2], vec![4, 6], 4, 10).unwrap();
 //! let mut grads = model.params.zeros_like();
 //! assert!(model.loss_and_grad(&mut grads, &batch, 0).is_finite());
@@ -38,17 +43,21 @@
 //! assert_eq!(&h[..8], &steps[2 * 8..3 * 8]);
 //! ```
 
-pub mod adaptive;
-pub mod batch;
-pub mod chain;
+mod chain;
 pub mod config;
-pub mod optim;
+mod encoder;
+pub mod flops;
+pub mod halting;
+pub mod loss;
+mod network;
 pub mod params;
-pub mod sasrec;
+pub mod prototypes;
+pub mod rank;
 
-pub use adaptive::{AdaptiveScores, HaltingPolicy, StepTrace};
-pub use batch::{BatchError, SeqBatch, TrainBatch};
+pub use chain::{reasoning_dropout_stream, reasoning_noise_stream};
 pub use config::{ConfigError, Family, ModelConfig};
-pub use optim::{Adam, AdamConfig};
+pub use halting::{HaltingConfig, HaltingPolicy, HaltingRule};
+pub use loss::hps::{HpsConfig, HpsVariant};
+pub use loss::{StateLoss, StateLossArgs};
+pub use network::{Model, CHUNK};
 pub use params::Params;
-pub use sasrec::{Model, Sasrec, StateLoss, StateLossArgs};

@@ -9,7 +9,6 @@ pub mod block;
 pub mod dropout;
 pub mod embedding;
 pub mod feedforward;
-pub mod gradcheck;
 pub mod item_softmax;
 pub mod layernorm;
 pub mod linear;

@@ -2,9 +2,9 @@
 //! file, answering `recommend(history, k)` in external item ids.
 //!
 //! ```
-//! use dtrec::model::{ModelConfig, Sasrec};
+//! use dtrec::model::{ModelConfig, Model};
 //! use dtrec::serve::{RecommendOptions, Recommender};
-//! let model = Sasrec::new(ModelConfig { d: 8, inner: 16, max_len: 5, ..ModelConfig::sasrec(4) }, 1).unwrap();
+//! let model = Model::new(ModelConfig { d: 8, inner: 16, max_len: 5, ..ModelConfig::sasrec(4) }, 1).unwrap();
 //! let vocab = vec!["apple".into(), "pear".into(), "fig".into(), "kiwi".into()];
 //! let rec = Recommender::new(model, vocab).unwrap();
 //! let path = std::env::temp_dir().join(format!("dtrec-doc-{}.safetensors", std::process::id()));
@@ -19,65 +19,22 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::eval::{self, BatchScorer, ItemVocab, Recommendation};
-use crate::io::{ModelFile, ModelFileError, ModelFileErrorKind, NamedTensor, KIND_MODEL};
-use crate::model::{HaltingPolicy, ModelConfig, Params, Sasrec, SeqBatch};
-use crate::reasoning::hierarchy::Prototypes;
-use crate::reasoning::indicators::{IndicatorBasis, IndicatorSpace};
-
-mod stored;
-mod trajectory;
-pub use stored::{
-    prototypes_from_file, prototypes_to_tensors, ModelExtra, StoredHalting, PROTOTYPES_PREFIX,
+use crate::batch::SeqBatch;
+use crate::eval::BatchScorer;
+use crate::io::{
+    config_from_file, params_from_file, params_to_tensors, prototypes_from_file,
+    prototypes_to_tensors, ModelExtra, ModelFile, ModelFileError, ModelFileErrorKind,
+    StoredHalting, KIND_MODEL,
 };
+use crate::model::halting::{IndicatorBasis, IndicatorSpace};
+use crate::model::prototypes::Prototypes;
+use crate::model::{HaltingPolicy, Model};
+
+mod trajectory;
+mod vocab;
+
 pub use trajectory::{Trajectory, TrajectoryStep};
-
-/// The model's tensors as named file tensors (prefixed by `prefix`).
-pub fn params_to_tensors(params: &Params<f32>, prefix: &str) -> Vec<NamedTensor> {
-    params
-        .tensors()
-        .into_iter()
-        .map(|(name, t)| {
-            NamedTensor::new(format!("{prefix}{name}"), t.shape.clone(), t.data.clone())
-        })
-        .collect()
-}
-
-/// Parameters for `config` read from the tensors `prefix + name` of `file`,
-/// each checked to have the shape the config implies.
-pub fn params_from_file(
-    file: &ModelFile,
-    config: &ModelConfig,
-    prefix: &str,
-) -> Result<Params<f32>, ModelFileError> {
-    let mut params = Params::zeros(config);
-    for (name, tensor) in params.tensors_mut() {
-        let stored = file.expect_tensor(&format!("{prefix}{name}"), &tensor.shape)?;
-        tensor.data.copy_from_slice(&stored.data);
-    }
-    Ok(params)
-}
-
-/// The model configuration stored in `file`, parsed and validated.
-pub fn config_from_file(file: &ModelFile) -> Result<ModelConfig, ModelFileError> {
-    let invalid = |reason: String| {
-        ModelFileError::new(ModelFileErrorKind::InvalidField {
-            field: "config",
-            reason,
-        })
-    };
-    let config: ModelConfig =
-        serde_json::from_str(&file.config_json).map_err(|e| invalid(e.to_string()))?;
-    config.validate().map_err(|e| invalid(e.to_string()))?;
-    if file.item_vocab.len() != config.n_items {
-        return Err(invalid(format!(
-            "n_items is {} but the vocabulary has {} ids",
-            config.n_items,
-            file.item_vocab.len()
-        )));
-    }
-    Ok(config)
-}
+pub use vocab::{recommend_batch, top_k_items, ItemVocab, Recommendation, RequestError};
 
 /// Why serving failed.
 #[derive(Debug)]
@@ -85,7 +42,7 @@ pub enum ServeError {
     /// The model file could not be read or does not hold a valid model.
     File(ModelFileError),
     /// The request or the vocabulary was rejected (unknown item, NaN scores, …).
-    Request(eval::ServeError),
+    Request(RequestError),
 }
 
 impl fmt::Display for ServeError {
@@ -105,8 +62,8 @@ impl From<ModelFileError> for ServeError {
     }
 }
 
-impl From<eval::ServeError> for ServeError {
-    fn from(e: eval::ServeError) -> Self {
+impl From<RequestError> for ServeError {
+    fn from(e: RequestError) -> Self {
         ServeError::Request(e)
     }
 }
@@ -138,7 +95,7 @@ const SERVE_BATCH: usize = 64;
 /// trajectories, and the centroids of the prototype indicator space).
 #[derive(Clone, Debug)]
 pub struct Recommender {
-    model: Sasrec,
+    model: Model,
     vocab: ItemVocab,
     halting: HaltingPolicy,
     prototypes: Option<Prototypes<f32>>,
@@ -149,11 +106,11 @@ pub struct Recommender {
 
 impl Recommender {
     /// Pairs a model with its vocabulary (`vocab[i]` ↔ dense item `i + 1`).
-    pub fn new(model: Sasrec, vocab: Vec<String>) -> Result<Self, ServeError> {
+    pub fn new(model: Model, vocab: Vec<String>) -> Result<Self, ServeError> {
         let vocab = ItemVocab::new(vocab)?;
         let n = model.config().n_items;
         if vocab.len() != n {
-            return Err(eval::ServeError::ScoreLength {
+            return Err(RequestError::ScoreLength {
                 vocab: vocab.len(),
                 scores: n,
             }
@@ -182,13 +139,13 @@ impl Recommender {
     /// centroids.
     ///
     /// ```
-    /// use dtrec::model::{Family, ModelConfig, Sasrec};
-    /// use dtrec::reasoning::indicators::IndicatorSpace;
+    /// use dtrec::model::halting::IndicatorSpace;
+    /// use dtrec::model::prototypes::cluster_items;
+    /// use dtrec::model::{Family, HpsConfig, Model, ModelConfig};
     /// use dtrec::serve::Recommender;
-    /// use dtrec::train::{hps::cluster_items, HpsConfig};
     /// let cfg = ModelConfig { d: 8, inner: 16, max_len: 5, ..ModelConfig::reasoning(40, Family::Dtrec, 2) };
-    /// let model = Sasrec::new(cfg, 1).unwrap();
-    /// let protos = cluster_items(None, &model, &HpsConfig { k_min: 4, ..HpsConfig::default() }, 3).unwrap();
+    /// let model = Model::new(cfg, 1).unwrap();
+    /// let protos = cluster_items(None, &model, &HpsConfig { k_min: 4, ..HpsConfig::default() }.prototype_config(2, 3)).unwrap();
     /// let vocab = (0..40).map(|i| format!("i{i}")).collect();
     /// let rec = Recommender::new(model, vocab).unwrap();
     /// assert!(rec.clone().with_indicators(IndicatorSpace::Prototypes).is_err()); // no hierarchy yet
@@ -278,7 +235,7 @@ impl Recommender {
             return Err(ModelFileError::new(ModelFileErrorKind::Container { reason }).into());
         }
         let model =
-            Sasrec::from_params(config, params).map_err(|e| invalid("config", e.to_string()))?;
+            Model::from_params(config, params).map_err(|e| invalid("config", e.to_string()))?;
         let halting = match &extra.halting {
             Some(h) => h.to_policy().map_err(|r| invalid("extra", r))?,
             None => HaltingPolicy::Fixed,
@@ -318,7 +275,7 @@ impl Recommender {
     }
 
     /// The trained network the recommender scores with.
-    pub fn model(&self) -> &Sasrec {
+    pub fn model(&self) -> &Model {
         &self.model
     }
 
@@ -380,7 +337,7 @@ impl Recommender {
                 &[]
             }
         };
-        Ok(eval::recommend_batch(
+        Ok(recommend_batch(
             &scorer,
             &self.vocab,
             dense.len(),
@@ -393,7 +350,7 @@ impl Recommender {
 
 /// Scores dense histories (row b ↔ `histories[users[b]]`) with a model.
 struct HistoryScorer<'a> {
-    model: &'a Sasrec,
+    model: &'a Model,
     histories: &'a [Vec<u32>],
     halting: &'a HaltingPolicy,
     indicators: &'a IndicatorBasis,

@@ -4,10 +4,11 @@
 
 use std::fmt;
 
+use super::vocab::{top_k_items, Recommendation};
 use super::{Recommender, ServeError};
-use crate::eval::{top_k_items, Recommendation};
-use crate::model::{HaltingPolicy, SeqBatch};
-use crate::reasoning::indicators::{IndicatorSpace, Indicators};
+use crate::batch::SeqBatch;
+use crate::model::halting::indicators::{IndicatorSpace, Indicators};
+use crate::model::HaltingPolicy;
 
 /// One step of a trajectory.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,14 +9,15 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
+use super::optim::Adam;
 use super::trainer::{EpochLog, TrainState};
-use crate::io::{ModelFile, ModelFileError, ModelFileErrorKind, KIND_CHECKPOINT, OPTIMIZER_PREFIX};
-use crate::model::{Adam, Sasrec};
-use crate::reasoning::hierarchy::PrototypeConfig;
-use crate::serve::{
+use crate::io::{
     config_from_file, params_from_file, params_to_tensors, prototypes_from_file,
-    prototypes_to_tensors,
+    prototypes_to_tensors, ModelFile, ModelFileError, ModelFileErrorKind, KIND_CHECKPOINT,
+    OPTIMIZER_PREFIX,
 };
+use crate::model::prototypes::PrototypeConfig;
+use crate::model::Model;
 
 /// Tensor-name prefix of the best epoch's parameters.
 const BEST_PREFIX: &str = "best.";
@@ -126,7 +127,7 @@ pub fn load_checkpoint(
         Some(pc) => Some(prototypes_from_file(&file, pc, config.n_items, config.d).map_err(at)?),
         None => None,
     };
-    let model = Sasrec::from_params(config, params).map_err(|e| invalid(e.to_string()))?;
+    let model = Model::from_params(config, params).map_err(|e| invalid(e.to_string()))?;
     let adam = Adam {
         config: extra.train.adam(0),
         m,

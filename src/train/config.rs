@@ -2,10 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::halting::{HaltingConfig, HaltingRule};
-use super::hps::HpsConfig;
-use crate::model::AdamConfig;
-use crate::reasoning::indicators::IndicatorSpace;
+use super::optim::AdamConfig;
+use crate::model::halting::indicators::IndicatorSpace;
+use crate::model::{HaltingConfig, HaltingRule, HpsConfig};
 
 /// The learning rate over training (times the warm-up's factor).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,19 +16,13 @@
 //! ```
 
 mod checkpoint;
-mod compute;
 mod config;
-mod evaluate;
-pub mod halting;
-pub mod hps;
+pub mod optim;
 mod trainer;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
-pub use compute::ComputeReport;
 pub use config::{EpochSelection, LrSchedule, TrainConfig};
-pub use evaluate::{evaluate, evaluate_policy, evaluate_policy_in, PolicyReport, SampleScorer};
-pub use halting::{HaltingConfig, HaltingRule};
-pub use hps::{HpsConfig, HpsVariant};
+pub use optim::{Adam, AdamConfig};
 pub use trainer::{
     evaluate_trained, finish, run, train, EpochLog, HaltingOutcome, Progress, RuleResult,
     TrainError, TrainOutcome, TrainState, TrainedEvaluation, PRL_WARMUP_EPOCHS,

@@ -6,21 +6,21 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::compute::ComputeReport;
 use super::config::{EpochSelection, TrainConfig};
-use super::evaluate::{evaluate, evaluate_policy, evaluate_policy_in};
-use super::halting::{calibrate_in, fit_gate_in, HaltingRule};
-use super::hps::{cluster_items, HpsLoss, HpsVariant};
-use crate::data::{BatchConfig, EpochBatches, Interactions, Split};
-use crate::eval::{EvalError, Metrics};
-use crate::kernels::rng::CounterRng;
-use crate::model::{
-    Adam, ConfigError, Family, HaltingPolicy, ModelConfig, Params, Sasrec, StateLossArgs,
-    TrainBatch,
+use super::optim::Adam;
+use crate::data::{batches_in_order, BatchConfig, EpochBatches, Interactions, Sample, Split};
+use crate::eval::{
+    evaluate, evaluate_policy, evaluate_policy_in, ComputeReport, EvalError, Metrics,
 };
-use crate::reasoning::halting::{Calibration, LearnedGate};
-use crate::reasoning::hierarchy::{HierarchyError, Prototypes};
-use crate::reasoning::indicators::IndicatorBasis;
+use crate::kernels::rng::CounterRng;
+use crate::model::halting::fit::{calibrate, fit_gate};
+use crate::model::halting::{Calibration, IndicatorBasis, LearnedGate};
+use crate::model::loss::hps::HpsLoss;
+use crate::model::prototypes::{cluster_items, HierarchyError, Prototypes};
+use crate::model::{
+    ConfigError, Family, HaltingPolicy, HaltingRule, HpsVariant, Model, ModelConfig, Params,
+    StateLossArgs,
+};
 
 /// RNG stream of the per-step dropout seeds (the shuffle uses the epoch
 /// number as its stream, the initialisation its own streams).
@@ -114,7 +114,7 @@ impl From<EvalError> for TrainError {
 #[derive(Clone, Debug)]
 pub struct TrainState {
     /// The model being trained (its current parameters).
-    pub model: Sasrec,
+    pub model: Model,
     /// The optimizer; [`run`] sets its settings from the run's
     /// [`TrainConfig`] and training data (a cosine schedule's length).
     pub adam: Adam<f32>,
@@ -139,7 +139,7 @@ impl TrainState {
     /// A fresh state: initialised model (seeded by `train.seed`), zero moments.
     pub fn new(model: ModelConfig, train: &TrainConfig) -> Result<Self, TrainError> {
         train.validate().map_err(TrainError::Config)?;
-        let model = Sasrec::new(model, train.seed).map_err(TrainError::Model)?;
+        let model = Model::new(model, train.seed).map_err(TrainError::Model)?;
         let adam = Adam::new(&model.params, train.adam(0));
         let ema = train.ema_decay.map(|_| model.params.clone());
         Ok(TrainState {
@@ -162,9 +162,9 @@ impl TrainState {
     }
 
     /// The best model so far (the current one before any validation).
-    pub fn best_model(&self) -> Sasrec {
+    pub fn best_model(&self) -> Model {
         match &self.best_params {
-            Some(p) => Sasrec::from_params(self.model.config().clone(), p.clone())
+            Some(p) => Model::from_params(self.model.config().clone(), p.clone())
                 .expect("best parameters have the model's shapes"),
             None => self.model.clone(),
         }
@@ -175,7 +175,7 @@ impl TrainState {
 #[derive(Clone, Debug)]
 pub struct TrainOutcome {
     /// The model of the best validation epoch.
-    pub model: Sasrec,
+    pub model: Model,
     /// Epoch (0-based) of the best validation NDCG@10.
     pub best_epoch: usize,
     /// Validation metrics of the best epoch.
@@ -339,7 +339,7 @@ pub struct TrainedEvaluation {
 /// are returned to be stored with the model). SASRec is just evaluated on
 /// test.
 pub fn evaluate_trained(
-    model: &Sasrec,
+    model: &Model,
     warm: Option<Prototypes<f32>>,
     data: &Interactions,
     split: &Split,
@@ -359,16 +359,22 @@ pub fn evaluate_trained(
             prototypes: None,
         });
     }
+    let prototype_config = config
+        .hps
+        .prototype_config(model.config().t_max, config.seed);
     let prototypes = pool
-        .run(|| cluster_items(warm, model, &config.hps, config.seed))
+        .run(|| cluster_items(warm, model, &prototype_config))
         .map_err(TrainError::Prototypes)?;
     let basis = IndicatorBasis::of(config.halting.indicators, Some(&prototypes))
         .map_err(|e| TrainError::Halting(e.to_string()))?;
     let halting = pool.run(|| -> Result<HaltingOutcome, TrainError> {
-        let calibration = calibrate_in(model, &basis, data, &split.valid, &config.halting, batch)
+        let max_len = model.config().max_len;
+        let valid = batches_in_order(data, &split.valid, batch, max_len);
+        let calibration = calibrate(model, &basis, &valid, &config.halting)
             .map_err(|e| TrainError::Halting(e.to_string()))?;
-        let (gate, gate_loss) =
-            fit_gate_in(model, &basis, data, &split.train, &config.halting, batch);
+        let gate_samples = evenly_strided(&split.train, config.halting.gate_samples);
+        let gate_batches = batches_in_order(data, &gate_samples, batch, max_len);
+        let (gate, gate_loss) = fit_gate(model, &basis, &gate_batches, &config.halting);
         let rules = [
             (HaltingRule::Fixed, HaltingPolicy::Fixed),
             (
@@ -447,7 +453,7 @@ impl Threads {
 /// and tolerance, so the kept epoch's figure is the one reported after
 /// training).
 fn validate_epoch(
-    model: &Sasrec,
+    model: &Model,
     data: &Interactions,
     split: &Split,
     config: &TrainConfig,
@@ -460,7 +466,8 @@ fn validate_epoch(
         return Ok(evaluate(model, data, &split.valid, batch, mask)?.metrics);
     }
     let basis = IndicatorBasis::Items;
-    let calibration = calibrate_in(model, &basis, data, &split.valid, &config.halting, batch)
+    let valid = batches_in_order(data, &split.valid, batch, model.config().max_len);
+    let calibration = calibrate(model, &basis, &valid, &config.halting)
         .map_err(|e| TrainError::Halting(e.to_string()))?;
     let policy = HaltingPolicy::Threshold(calibration.chosen_rule());
     let served = evaluate_policy_in(model, data, &split.valid, &policy, &basis, batch, mask)?;
@@ -484,8 +491,9 @@ fn run_epoch(
     if hps_on && config.hps.refresh_due(epoch) {
         let current = state.prototypes.take();
         let model = &state.model;
+        let prototype_config = config.hps.prototype_config(cfg.t_max, config.seed);
         let fresh = pool
-            .run(|| cluster_items(current, model, &config.hps, config.seed))
+            .run(|| cluster_items(current, model, &prototype_config))
             .map_err(TrainError::Prototypes)?;
         state.prototypes = Some(fresh);
     }
@@ -495,7 +503,6 @@ fn run_epoch(
         shuffle: true,
         seed: config.seed,
         drop_last: false,
-        parallel: false,
     };
     let n_batches = split.train.len().div_ceil(config.batch_size);
     progress(Progress::EpochStart {
@@ -514,16 +521,7 @@ fn run_epoch(
     let iter = EpochBatches::new(data, &split.train, &batches, epoch as u64)
         .map_err(|e| TrainError::Data(e.to_string()))?;
     for (step, batch) in iter.enumerate() {
-        let rows = batch.size;
-        let lengths = batch.lengths.iter().map(|&l| l as u32).collect();
-        let batch = TrainBatch::new(
-            batch.items,
-            lengths,
-            batch.targets,
-            cfg.max_len,
-            cfg.n_items,
-        )
-        .map_err(|e| TrainError::Data(e.to_string()))?;
+        let rows = batch.len();
         let step_seed = rng.bits(DROPOUT_SEED_STREAM, ((epoch as u64) << 32) | step as u64);
         grads.zero_grad();
         let model = &state.model;
@@ -550,7 +548,7 @@ fn run_epoch(
     }
     let train_seconds = start.elapsed().as_secs_f64();
     let averaged = state.ema.as_ref().map(|ema| {
-        Sasrec::from_params(cfg.clone(), ema.clone())
+        Model::from_params(cfg.clone(), ema.clone())
             .expect("the moving average has the model's shapes")
     });
     let validated = averaged.as_ref().unwrap_or(&state.model);
@@ -584,4 +582,13 @@ fn run_epoch(
         state.history.last().expect("just pushed"),
     ));
     Ok(())
+}
+
+/// Up to `count` of `samples`, evenly strided (the learned gate's fitting
+/// set).
+fn evenly_strided(samples: &[Sample], count: usize) -> Vec<Sample> {
+    let take = count.min(samples.len());
+    (0..take)
+        .map(|i| samples[i * samples.len() / take.max(1)])
+        .collect()
 }

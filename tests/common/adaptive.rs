@@ -5,17 +5,19 @@
 
 use dtrec::kernels::rng::CounterRng;
 use dtrec::kernels::Kernels;
-use dtrec::model::{Family, HaltingPolicy, Model, ModelConfig, Sasrec, SeqBatch, StepTrace};
-use dtrec::reasoning::halting::{LearnedGate, ThresholdGrid, ThresholdRule};
+use dtrec::model::halting::StepTrace;
+use dtrec::model::halting::{LearnedGate, ThresholdGrid, ThresholdRule};
+use dtrec::model::{Family, HaltingPolicy, Model, ModelConfig};
+use dtrec::SeqBatch;
 
-pub fn model_with(cfg: ModelConfig, seed: u64) -> Sasrec {
+pub fn model_with(cfg: ModelConfig, seed: u64) -> Model {
     let p = super::random_params(&cfg, seed);
     Model::<f64>::from_params(cfg, p).unwrap().cast::<f32>()
 }
 
 /// `b` histories of lengths 0..=L (row 0 non-empty, several empty ones
 /// for b ≥ 8) with their targets.
-pub fn batch(m: &Sasrec, b: usize, seed: u64) -> (SeqBatch, Vec<u32>) {
+pub fn batch(m: &Model, b: usize, seed: u64) -> (SeqBatch, Vec<u32>) {
     let tb = super::random_batch(m.config(), b, seed);
     (tb.seqs().clone(), tb.targets().to_vec())
 }
@@ -26,7 +28,7 @@ pub fn bits_equal(a: &[f32], b: &[f32]) -> bool {
 
 /// Family prediction state (d) of row `row` after t steps, from a trace's
 /// states, accumulated as `encode_batch` does.
-pub fn prediction_state(m: &Sasrec, trace: &StepTrace, row: usize, t: usize) -> Vec<f32> {
+pub fn prediction_state(m: &Model, trace: &StepTrace, row: usize, t: usize) -> Vec<f32> {
     let d = m.config().d;
     let s = trace.t_max + 1;
     let st = &trace.states[row * s * d..(row + 1) * s * d];

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 pub mod adaptive;
+#[allow(dead_code)]
+pub mod gradcheck;
 
 #[allow(dead_code)]
 /// `path` if the dataset file exists. Otherwise the test is skipped with a
@@ -97,7 +99,7 @@ pub fn check_fd(
 /// width-2 LayerNorm is a sign function of its two inputs: when they nearly
 /// tie, its output is flat up to rounding flips of hundreds of ulps and
 /// varies on a scale far below h, so finite differences are noise
-/// (`dtrec::nn::gradcheck`). The layer tests guard their rows' spread
+/// (`common::gradcheck`). The layer tests guard their rows' spread
 /// directly; a whole model's rows are internal, so width 2 is left out
 /// (width 1 is exact: x − mean = 0).
 #[allow(dead_code)]
@@ -121,11 +123,7 @@ pub fn random_params(cfg: &dtrec::model::ModelConfig, seed: u64) -> dtrec::model
 
 /// A random left-padded batch (lengths 0..=L, at least one non-empty).
 #[allow(dead_code)]
-pub fn random_batch(
-    cfg: &dtrec::model::ModelConfig,
-    b: usize,
-    seed: u64,
-) -> dtrec::model::TrainBatch {
+pub fn random_batch(cfg: &dtrec::model::ModelConfig, b: usize, seed: u64) -> dtrec::TrainBatch {
     let rng = dtrec::kernels::rng::CounterRng::new(seed);
     let l = cfg.max_len;
     let mut items = vec![0u32; b * l];
@@ -144,7 +142,7 @@ pub fn random_batch(
     let targets = (0..b)
         .map(|r| 1 + rng.below(3, r as u64, cfg.n_items as u64) as u32)
         .collect();
-    dtrec::model::TrainBatch::new(items, lengths, targets, l, cfg.n_items).unwrap()
+    dtrec::TrainBatch::new(items, lengths, targets, l, cfg.n_items).unwrap()
 }
 
 /// Runs `state` until `epochs` epochs are done in all, or until `train`

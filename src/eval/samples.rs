@@ -4,16 +4,16 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::compute::ComputeReport;
-use crate::data::{Batch, Interactions, Sample};
-use crate::eval::{BatchScorer, EvalError, EvalReport, Evaluator};
-use crate::model::{HaltingPolicy, Sasrec, SeqBatch};
-use crate::reasoning::indicators::IndicatorBasis;
+use super::evaluator::{BatchScorer, EvalError, EvalReport, Evaluator};
+use crate::data::{assemble, Interactions, Sample};
+use crate::model::halting::indicators::IndicatorBasis;
+use crate::model::{HaltingPolicy, Model};
 
 /// Scores split samples with a model: each sample's last `max_len` history
 /// items are encoded (no dropout), reasoned over under a halting policy and
 /// ranked against all N items. Records every sample's number of steps.
 pub struct SampleScorer<'a> {
-    model: &'a Sasrec,
+    model: &'a Model,
     data: &'a Interactions,
     samples: &'a [Sample],
     policy: HaltingPolicy,
@@ -23,13 +23,13 @@ pub struct SampleScorer<'a> {
 
 impl<'a> SampleScorer<'a> {
     /// A scorer of `samples` (over `data`) by `model` at fixed depth.
-    pub fn new(model: &'a Sasrec, data: &'a Interactions, samples: &'a [Sample]) -> Self {
+    pub fn new(model: &'a Model, data: &'a Interactions, samples: &'a [Sample]) -> Self {
         Self::with_policy(model, data, samples, HaltingPolicy::Fixed)
     }
 
     /// A scorer that halts by `policy`, its indicators over the items.
     pub fn with_policy(
-        model: &'a Sasrec,
+        model: &'a Model,
         data: &'a Interactions,
         samples: &'a [Sample],
         policy: HaltingPolicy,
@@ -40,7 +40,7 @@ impl<'a> SampleScorer<'a> {
     /// A scorer that halts by `policy`, its indicators over `basis`.
     /// Panics if the basis' centroids are not of the model's width.
     pub fn with_policy_in(
-        model: &'a Sasrec,
+        model: &'a Model,
         data: &'a Interactions,
         samples: &'a [Sample],
         policy: HaltingPolicy,
@@ -79,14 +79,10 @@ impl BatchScorer for SampleScorer<'_> {
 
     fn score_batch(&self, sample_indices: &[usize], out: &mut [f32]) {
         let cfg = self.model.config();
-        let batch = Batch::assemble(self.data, self.samples, sample_indices, cfg.max_len);
-        let lengths = batch.lengths.iter().map(|&l| l as u32).collect();
-        // Samples come from a split of `data`, whose ids the model was sized
-        // for, so validation can only fail on a caller bug.
-        let seqs = SeqBatch::new(batch.items, lengths, cfg.max_len, cfg.n_items)
-            .expect("split samples form a valid batch for a model sized to their data");
+        let batch = assemble(self.data, self.samples, sample_indices, cfg.max_len);
+        let seqs = batch.seqs();
         if self.policy == HaltingPolicy::Fixed {
-            let hidden = self.model.encode_batch(&seqs);
+            let hidden = self.model.encode_batch(seqs);
             self.model.score_items(out, &hidden);
             for &i in sample_indices {
                 self.steps[i].store(cfg.t_max as u32, Ordering::Relaxed);
@@ -94,7 +90,7 @@ impl BatchScorer for SampleScorer<'_> {
         } else {
             let scored = self
                 .model
-                .score_adaptive_in(&seqs, &self.policy, &self.basis);
+                .score_adaptive_in(seqs, &self.policy, &self.basis);
             out.copy_from_slice(&scored.scores);
             for (&i, &s) in sample_indices.iter().zip(&scored.steps) {
                 self.steps[i].store(s, Ordering::Relaxed);
@@ -118,7 +114,7 @@ pub struct PolicyReport {
 /// depth; with `mask_history`, the sample's history items are left out of
 /// its ranking.
 pub fn evaluate(
-    model: &Sasrec,
+    model: &Model,
     data: &Interactions,
     samples: &[Sample],
     batch_size: usize,
@@ -138,7 +134,7 @@ pub fn evaluate(
 /// [`evaluate`] with halting by `policy` (indicators over the items), plus
 /// the compute accounting.
 pub fn evaluate_policy(
-    model: &Sasrec,
+    model: &Model,
     data: &Interactions,
     samples: &[Sample],
     policy: &HaltingPolicy,
@@ -159,7 +155,7 @@ pub fn evaluate_policy(
 /// [`evaluate_policy`] with the halting indicators over `basis`; the
 /// compute accounting counts them there.
 pub fn evaluate_policy_in(
-    model: &Sasrec,
+    model: &Model,
     data: &Interactions,
     samples: &[Sample],
     policy: &HaltingPolicy,

@@ -9,7 +9,7 @@
 //! gives another model); train several seeds for that.
 //!
 //! ```
-//! use dtrec::eval::paired_metric;
+//! use dtrec::lab::paired_metric;
 //!
 //! let m = paired_metric(&[0.0, 1.0, 1.0, 0.0], &[1.0, 1.0, 0.0, 2.0]);
 //! assert_eq!(m.mean_diff, 0.5);

@@ -12,13 +12,14 @@ use std::path::{Path, PathBuf};
 use super::experiment::{
     command_line, metric, replace_section, slug, test_cells, RunResult, TrainingInfo,
 };
-use super::run_config::parse_name;
+use crate::cli::parse_name;
 use dtrec::eval::Metrics;
+use dtrec::io::config_from_file;
 use dtrec::io::ModelFile;
+use dtrec::model::prototypes::HierarchyLayout;
 use dtrec::model::{Family, ModelConfig};
-use dtrec::reasoning::hierarchy::HierarchyLayout;
-use dtrec::serve::config_from_file;
-use dtrec::train::{EpochSelection, HaltingRule, HpsVariant, TrainConfig};
+use dtrec::model::{HaltingRule, HpsVariant};
+use dtrec::train::{EpochSelection, TrainConfig};
 
 /// Arguments of the select command.
 #[derive(clap::Args, Debug, Clone)]

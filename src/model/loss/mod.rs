@@ -6,17 +6,70 @@
 
 use rayon::prelude::*;
 
-use super::{pop, push, Model, Work, CHUNK};
+use super::chain::ChainLayout;
+use super::config::Family;
+use super::encoder::Work;
+use super::network::{pop, push, Model, CHUNK};
+use super::params::Params;
+use crate::batch::{SeqBatch, TrainBatch};
 use crate::kernels::rng::CounterRng;
 use crate::kernels::Kernels;
-use crate::model::batch::{SeqBatch, TrainBatch};
-use crate::model::chain::ChainLayout;
-use crate::model::config::Family;
-use crate::model::params::Params;
 use crate::nn::item_softmax::{item_ce_backward, item_ce_forward};
 use crate::nn::tensor::reset;
-use crate::reasoning::erl::erl_loss;
-use crate::reasoning::prl::{prl_item_loss, rcl_loss};
+use erl::erl_loss;
+use prl::{prl_item_loss, rcl_loss};
+
+pub mod erl;
+pub mod hps;
+pub mod prl;
+
+/// Most samples per block of the per-state item losses (ERL, PRL): the
+/// model's chunk of rows.
+const MAX_SAMPLE_BLOCK: usize = 64;
+/// Most logits (block rows × N) one block of those losses holds: 8 MB in f32.
+const LOGITS_BUDGET: usize = 1 << 21;
+
+/// Samples per block for `rows` samples of `row_width` logits each: as many
+/// as fit [`LOGITS_BUDGET`], at least one, at most [`MAX_SAMPLE_BLOCK`].
+fn sample_block(rows: usize, row_width: usize) -> usize {
+    (LOGITS_BUDGET / row_width.max(1))
+        .clamp(1, MAX_SAMPLE_BLOCK)
+        .min(rows.max(1))
+}
+
+/// Checks the shapes shared by the per-state item losses (ERL, PRL): `hidden`
+/// and `dhidden` are (rows × states × d) for one row per target, `items` and
+/// `ditems` are (N × d), and every target is an item id in 1 … N.
+/// Returns N. Panics on a mismatch (a caller bug).
+fn check_state_shapes<T>(
+    dhidden: Option<&[T]>,
+    ditems: Option<&[T]>,
+    hidden: &[T],
+    items: &[T],
+    targets: &[u32],
+    states: usize,
+    d: usize,
+) -> usize {
+    let rows = targets.len();
+    assert!(d > 0 && states > 0, "d and states must be positive");
+    let n = items.len() / d;
+    assert_eq!(items.len(), n * d, "items must be N × d");
+    assert_eq!(
+        hidden.len(),
+        rows * states * d,
+        "hidden must be rows × states × d"
+    );
+    if let Some(g) = dhidden {
+        assert_eq!(g.len(), hidden.len(), "dhidden must be rows × states × d");
+    }
+    if let Some(g) = ditems {
+        assert_eq!(g.len(), n * d, "ditems must be N × d");
+    }
+    if let Some(&y) = targets.iter().find(|&&y| y == 0 || y as usize > n) {
+        panic!("target item {y} out of range 1..={n}");
+    }
+    n
+}
 
 /// What an extra training objective on the reasoning states sees, for the
 /// `rows` sequences of one chunk (see [`StateLoss`]).

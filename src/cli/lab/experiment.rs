@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigArgs, DataArgs};
+use crate::cli::{describe_lr, ConfigArgs, DataArgs};
 use dtrec::data::{Interactions, Split};
+use dtrec::eval::ComputeReport;
 use dtrec::eval::Metrics;
-use dtrec::model::{Family, ModelConfig, Sasrec};
+use dtrec::model::{Family, Model, ModelConfig};
+use dtrec::model::{HaltingRule, HpsConfig, HpsVariant};
 use dtrec::serve::Recommender;
-use dtrec::train::{
-    ComputeReport, EpochSelection, HaltingRule, HpsConfig, HpsVariant, TrainConfig,
-};
+use dtrec::train::{EpochSelection, TrainConfig};
 
 /// One training run of the experiment.
 #[derive(Clone, Copy, Debug)]
@@ -126,7 +126,7 @@ fn training_settings(train: &TrainConfig, spec: &RunSpec) -> TrainConfig {
 }
 
 struct Trained {
-    model: Sasrec,
+    model: Model,
     info: TrainingInfo,
 }
 
@@ -418,7 +418,7 @@ fn render(
          halting indicators, scoring).\n",
         train.seed,
         train.batch_size,
-        super::run_config::describe_lr(train),
+        describe_lr(train),
         train.max_epochs,
         train.patience,
         100.0 * train.halting.tolerance

@@ -1,7 +1,7 @@
 //! Compute accounting of an evaluation run (method.md §4): average
 //! reasoning steps and FLOPs per user, split into encoding, reasoning
 //! steps, halting indicators and item scoring, next to what fixed depth
-//! T_max would cost on the same users (see [`crate::reasoning::flops`] for
+//! T_max would cost on the same users (see [`crate::model::flops`] for
 //! the counting conventions). Adaptive runs are counted as
 //! [`Model::score_adaptive`](crate::model::Model::score_adaptive) executes
 //! them for DTRec and ReaRec-PRL (a step's logits serve as the indicators'
@@ -17,9 +17,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::flops::{FlopCounts, FlopDims};
+use crate::model::halting::indicators::{IndicatorBasis, IndicatorSpace};
 use crate::model::ModelConfig;
-use crate::reasoning::flops::{FlopCounts, FlopDims};
-use crate::reasoning::indicators::{IndicatorBasis, IndicatorSpace};
 
 /// Per-user averages of one evaluation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -35,7 +35,7 @@
 //! `f32x8` lanes over blocks of [`BLOCK`] items finished in f64.
 //!
 //! ```
-//! use dtrec::reasoning::indicators::{jensen_shannon, normalized_entropy};
+//! use dtrec::model::halting::indicators::{jensen_shannon, normalized_entropy};
 //! let uniform = [0.25f32; 4];
 //! assert!((normalized_entropy(&uniform) - 1.0).abs() < 1e-6);
 //! assert_eq!(jensen_shannon(&uniform, &uniform), 0.0);
@@ -47,7 +47,7 @@ use dtrec_kernels::{Kernels, Trans};
 use serde::{Deserialize, Serialize};
 use wide::f32x8;
 
-use super::hierarchy::Prototypes;
+use crate::model::prototypes::Prototypes;
 
 /// ε in the denominator of the relative change Δ_t.
 pub const DELTA_EPS: f64 = 1e-6;
@@ -155,7 +155,7 @@ impl IndicatorCentroids {
     /// Validates `data` as k × d centroids.
     ///
     /// ```
-    /// use dtrec::reasoning::indicators::{BasisError, IndicatorCentroids};
+    /// use dtrec::model::halting::indicators::{BasisError, IndicatorCentroids};
     /// let c = IndicatorCentroids::new(vec![1.0, 0.0, 0.0, 1.0], 2, 2).unwrap();
     /// assert_eq!((c.k(), c.d()), (2, 2));
     /// assert_eq!(IndicatorCentroids::new(vec![1.0, 0.0], 1, 2), Err(BasisError::TooFewCentroids { k: 1 }));

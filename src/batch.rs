@@ -1,4 +1,10 @@
-//! Validated batches of left-padded item histories.
+//! The one batch type of the crate: left-padded item histories
+//! ([`SeqBatch`]) and, for training and evaluation, one target per history
+//! ([`TrainBatch`]). Both are validated once, when built — by
+//! [`SeqBatch::new`] / [`TrainBatch::new`] from untrusted input, or by
+//! [`data::assemble`](crate::data::assemble), which is valid by
+//! construction — and the model only checks that a batch was validated for
+//! its sizes.
 
 use std::fmt;
 
@@ -116,7 +122,7 @@ impl SeqBatch {
     /// recent `max_len` items of each and left-padding.
     ///
     /// ```
-    /// use dtrec::model::SeqBatch;
+    /// use dtrec::SeqBatch;
     /// let b = SeqBatch::from_histories(&[&[5, 6, 7][..], &[2][..]], 2, 10).unwrap();
     /// assert_eq!(b.items(), &[6, 7, 0, 2]);
     /// assert_eq!(b.lengths(), &[2, 1]);
@@ -184,6 +190,45 @@ impl TrainBatch {
     ) -> Result<Self, BatchError> {
         let seqs = SeqBatch::new(items, lengths, max_len, n_items)?;
         Self::from_seqs(seqs, targets)
+    }
+
+    /// A batch the caller built valid by construction (the data module's
+    /// assembly from a store whose ids are 1 … `n_items`); checked only in
+    /// debug builds.
+    pub(crate) fn from_valid(
+        items: Vec<u32>,
+        lengths: Vec<u32>,
+        targets: Vec<u32>,
+        max_len: usize,
+        n_items: usize,
+    ) -> Self {
+        debug_assert_eq!(
+            Self::new(
+                items.clone(),
+                lengths.clone(),
+                targets.clone(),
+                max_len,
+                n_items
+            ),
+            Ok(TrainBatch {
+                seqs: SeqBatch {
+                    max_len,
+                    n_items,
+                    items: items.clone(),
+                    lengths: lengths.clone(),
+                },
+                targets: targets.clone(),
+            })
+        );
+        TrainBatch {
+            seqs: SeqBatch {
+                max_len,
+                n_items,
+                items,
+                lengths,
+            },
+            targets,
+        }
     }
 
     /// Adds targets to a validated batch.

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use dtrec::eval::{
+use dtrec::lab::{
     compare_across_runs, compare_rank_paths, AcrossRunsError, SplitAcrossRuns, SplitComparison,
 };
 

@@ -9,10 +9,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::io::{ModelFile, ModelFileError, ModelFileErrorKind, NamedTensor};
+use crate::model::halting::indicators::IndicatorSpace;
+use crate::model::halting::{LearnedGate, ThresholdRule};
+use crate::model::prototypes::{PrototypeConfig, PrototypeLevel, Prototypes};
 use crate::model::HaltingPolicy;
-use crate::reasoning::halting::{LearnedGate, ThresholdRule};
-use crate::reasoning::hierarchy::{PrototypeConfig, PrototypeLevel, Prototypes};
-use crate::reasoning::indicators::IndicatorSpace;
 
 /// Tensor-name prefix of the prototype hierarchy.
 pub const PROTOTYPES_PREFIX: &str = "prototypes.";

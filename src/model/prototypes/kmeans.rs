@@ -28,7 +28,7 @@
 //! operands).
 //!
 //! ```
-//! use dtrec::reasoning::kmeans::{kmeans, KMeansConfig};
+//! use dtrec::model::prototypes::kmeans::{kmeans, KMeansConfig};
 //! // two blobs on a line: {0, 0.1} and {10, 10.1}
 //! let rows = [0.0f32, 0.1, 10.0, 10.1];
 //! let fit = kmeans(&rows, 4, 1, &KMeansConfig::new(2, 7), None).unwrap();

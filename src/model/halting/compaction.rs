@@ -10,7 +10,7 @@
 //! row alone.
 //!
 //! ```
-//! use dtrec::reasoning::compaction::{compact_rows, ActiveRows};
+//! use dtrec::model::halting::compaction::{compact_rows, ActiveRows};
 //! let mut rows = ActiveRows::new(3);
 //! let mut hidden = vec![0.0f32, 0.0, 1.0, 1.0, 2.0, 2.0]; // (3 × 2)
 //! let stop = [false, true, false]; // row 1 halts after step 1

@@ -36,7 +36,7 @@
 //! ([`FlopCounts::with_indicator_outcomes`], [`FlopCounts::adaptive_in`]).
 //!
 //! ```
-//! use dtrec::reasoning::flops::{FlopCounts, FlopDims};
+//! use dtrec::model::flops::{FlopCounts, FlopDims};
 //! let dims = FlopDims { d: 64, inner: 256, n_layers: 2, n_heads: 2, seq_len: 50, n_items: 3416, t_max: 3 };
 //! let c = FlopCounts::new(&dims).unwrap();
 //! assert!(c.steps[0] * 20 < c.encoder); // a cached step is far cheaper than encoding
@@ -45,7 +45,7 @@
 
 use std::fmt;
 
-use super::indicators::IndicatorSpace;
+use super::halting::IndicatorSpace;
 
 /// Elementwise FLOPs per item of one softmax (max, subtract, exp, sum, divide).
 pub const SOFTMAX_PER_ITEM: u64 = 5;
@@ -154,7 +154,7 @@ impl FlopCounts {
     /// entries (N for the item space, k for the prototype space).
     ///
     /// ```
-    /// use dtrec::reasoning::flops::{FlopCounts, FlopDims};
+    /// use dtrec::model::flops::{FlopCounts, FlopDims};
     /// let dims = FlopDims { d: 64, inner: 256, n_layers: 2, n_heads: 2, seq_len: 50, n_items: 12_101, t_max: 3 };
     /// let c = FlopCounts::with_indicator_outcomes(&dims, 1_329).unwrap();
     /// assert_eq!(c.indicator_step, 2 * 1_329 * 64 + 18 * 1_329 + 5 * 64);

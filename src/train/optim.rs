@@ -1,8 +1,8 @@
 //! Adam / AdamW over a [`Params`] set, with optional global-norm gradient
 //! clipping.
 
-use super::params::Params;
 use crate::kernels::{AdamStep, Kernels};
+use crate::model::Params;
 
 /// Optimizer hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,7 +54,7 @@ impl AdamConfig {
     /// warm-up's times the cosine decay's.
     ///
     /// ```
-    /// use dtrec::model::AdamConfig;
+    /// use dtrec::train::AdamConfig;
     /// let c = AdamConfig { warmup_steps: 4, decay_steps: 10, ..AdamConfig::default() };
     /// assert_eq!(c.lr_factor(1), 0.25); // warm-up 1/4, cosine 1
     /// assert!((c.lr_factor(6) - 0.5).abs() < 1e-12); // half-way down the cosine

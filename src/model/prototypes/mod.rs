@@ -6,7 +6,7 @@
 //! level (k = N, every item its own cluster).
 //!
 //! ```
-//! use dtrec::reasoning::hierarchy::cluster_schedule;
+//! use dtrec::model::prototypes::cluster_schedule;
 //! assert_eq!(cluster_schedule(256, 16, 2).unwrap(), vec![16, 64, 256]);
 //! ```
 
@@ -14,7 +14,11 @@ use std::fmt;
 
 use dtrec_kernels::{Kernels, Trans};
 
-use super::kmeans::{kmeans, KMeansConfig, KMeansError, DEFAULT_MAX_ITERS};
+use crate::model::Model;
+
+pub mod kmeans;
+
+use kmeans::{kmeans, KMeansConfig, KMeansError, DEFAULT_MAX_ITERS};
 
 /// Default smallest cluster count (method.md §3: k_min = 16).
 pub const DEFAULT_K_MIN: usize = 16;
@@ -429,5 +433,26 @@ impl<T: Kernels> Prototypes<T> {
             }
         }
         Ok(levels.into_iter().flatten().collect())
+    }
+}
+
+/// Builds (or, when `current` holds a hierarchy, warm-refreshes) the
+/// prototypes of the model's item rows E[1..N] under `config` (its `t_max`
+/// and seed are used only for a fresh build; a refresh keeps the current
+/// hierarchy's).
+pub fn cluster_items(
+    current: Option<Prototypes<f32>>,
+    model: &Model,
+    config: &PrototypeConfig,
+) -> Result<Prototypes<f32>, HierarchyError> {
+    let cfg = model.config();
+    let (n, d) = (cfg.n_items, cfg.d);
+    let rows = &model.params.item_emb.data[d..];
+    match current {
+        Some(mut p) => {
+            p.refresh(rows, n, d)?;
+            Ok(p)
+        }
+        None => Prototypes::build(rows, n, d, config),
     }
 }

@@ -7,7 +7,7 @@
 //! [`top_k_items`] with the dense history as `exclude` (or `&[]` to allow
 //! already-seen items).
 
-use super::evaluator::BatchScorer;
+use crate::eval::BatchScorer;
 use dtrec_kernels::topk::top_k_excluding;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -16,7 +16,7 @@ use std::fmt;
 
 /// Why a recommendation request failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServeError {
+pub enum RequestError {
     /// An external item id is not in the vocabulary.
     UnknownItem {
         /// The external id.
@@ -62,43 +62,43 @@ pub enum ServeError {
     ZeroBatchSize,
 }
 
-impl fmt::Display for ServeError {
+impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServeError::UnknownItem { item } => write!(f, "unknown item id {item:?}"),
-            ServeError::DuplicateItem { item } => {
+            RequestError::UnknownItem { item } => write!(f, "unknown item id {item:?}"),
+            RequestError::DuplicateItem { item } => {
                 write!(f, "item id {item:?} appears twice in the vocabulary")
             }
-            ServeError::EmptyItem { dense } => {
+            RequestError::EmptyItem { dense } => {
                 write!(f, "the vocabulary entry of dense id {dense} is empty")
             }
-            ServeError::TooManyItems { len } => {
+            RequestError::TooManyItems { len } => {
                 write!(f, "{len} items exceed the u32 dense-id range")
             }
-            ServeError::ItemOutOfRange { item, num_items } => write!(
+            RequestError::ItemOutOfRange { item, num_items } => write!(
                 f,
                 "dense item id {item} is outside 1..={num_items} (0 is padding)"
             ),
-            ServeError::ScoreLength { vocab, scores } => write!(
+            RequestError::ScoreLength { vocab, scores } => write!(
                 f,
                 "score row has {scores} entries but the vocabulary {vocab} items"
             ),
-            ServeError::NanScores { user, count } => match user {
+            RequestError::NanScores { user, count } => match user {
                 Some(u) => write!(f, "the model gave {count} NaN scores for user {u}"),
                 None => write!(f, "the model gave {count} NaN scores"),
             },
-            ServeError::ZeroBatchSize => write!(f, "batch size is 0"),
+            RequestError::ZeroBatchSize => write!(f, "batch size is 0"),
         }
     }
 }
 
-impl std::error::Error for ServeError {}
+impl std::error::Error for RequestError {}
 
 /// The item vocabulary: dense id `i + 1` ↔ external id `external[i]`
 /// (dense id 0 is padding and has no external id).
 ///
 /// ```
-/// use dtrec::eval::ItemVocab;
+/// use dtrec::serve::ItemVocab;
 /// let vocab = ItemVocab::new(vec!["242".into(), "302".into()]).unwrap();
 /// assert_eq!(vocab.dense_id("302"), Some(2));
 /// assert_eq!(vocab.external_id(1), Some("242"));
@@ -113,9 +113,9 @@ pub struct ItemVocab {
 
 impl ItemVocab {
     /// Builds the vocabulary; ids must be non-empty and unique.
-    pub fn new(external: Vec<String>) -> Result<Self, ServeError> {
+    pub fn new(external: Vec<String>) -> Result<Self, RequestError> {
         if external.len() >= u32::MAX as usize {
-            return Err(ServeError::TooManyItems {
+            return Err(RequestError::TooManyItems {
                 len: external.len(),
             });
         }
@@ -124,10 +124,10 @@ impl ItemVocab {
             // i + 1 < u32::MAX, checked above
             let dense_id = i as u32 + 1;
             if id.is_empty() {
-                return Err(ServeError::EmptyItem { dense: dense_id });
+                return Err(RequestError::EmptyItem { dense: dense_id });
             }
             if dense.insert(id.clone(), dense_id).is_some() {
-                return Err(ServeError::DuplicateItem { item: id.clone() });
+                return Err(RequestError::DuplicateItem { item: id.clone() });
             }
         }
         Ok(Self { external, dense })
@@ -160,12 +160,12 @@ impl ItemVocab {
     }
 
     /// Dense ids of `items`, in order; an unknown id is an error.
-    pub fn to_dense<S: AsRef<str>>(&self, items: &[S]) -> Result<Vec<u32>, ServeError> {
+    pub fn to_dense<S: AsRef<str>>(&self, items: &[S]) -> Result<Vec<u32>, RequestError> {
         items
             .iter()
             .map(|s| {
                 let s = s.as_ref();
-                self.dense_id(s).ok_or_else(|| ServeError::UnknownItem {
+                self.dense_id(s).ok_or_else(|| RequestError::UnknownItem {
                     item: s.to_string(),
                 })
             })
@@ -191,7 +191,7 @@ pub struct Recommendation {
 /// * a row holding NaN is an error, never a silently odd ranking.
 ///
 /// ```
-/// use dtrec::eval::{top_k_items, ItemVocab};
+/// use dtrec::serve::{top_k_items, ItemVocab};
 /// let vocab = ItemVocab::new(vec!["a".into(), "b".into(), "c".into()]).unwrap();
 /// let recs = top_k_items(&vocab, &[0.1, 0.9, 0.5], 2, &[2]).unwrap();
 /// let items: Vec<&str> = recs.iter().map(|r| r.item.as_str()).collect();
@@ -202,11 +202,11 @@ pub fn top_k_items(
     scores: &[f32],
     k: usize,
     exclude: &[u32],
-) -> Result<Vec<Recommendation>, ServeError> {
+) -> Result<Vec<Recommendation>, RequestError> {
     let mut columns = Vec::with_capacity(exclude.len());
     let mut top = Vec::with_capacity(k.min(scores.len()));
     top_k_row(vocab, scores, k, exclude, &mut columns, &mut top).map_err(|e| match e {
-        ServeError::NanScores { count, .. } => ServeError::NanScores { user: None, count },
+        RequestError::NanScores { count, .. } => RequestError::NanScores { user: None, count },
         other => other,
     })
 }
@@ -219,17 +219,17 @@ fn top_k_row(
     exclude: &[u32],
     columns: &mut Vec<u32>,
     top: &mut Vec<(u32, f32)>,
-) -> Result<Vec<Recommendation>, ServeError> {
+) -> Result<Vec<Recommendation>, RequestError> {
     let num_items = vocab.len();
     if scores.len() != num_items {
-        return Err(ServeError::ScoreLength {
+        return Err(RequestError::ScoreLength {
             vocab: num_items,
             scores: scores.len(),
         });
     }
     let nan_count = scores.iter().filter(|s| s.is_nan()).count();
     if nan_count > 0 {
-        return Err(ServeError::NanScores {
+        return Err(RequestError::NanScores {
             user: None,
             count: nan_count,
         });
@@ -237,7 +237,7 @@ fn top_k_row(
     columns.clear();
     for &item in exclude {
         if item == 0 || item as usize > num_items {
-            return Err(ServeError::ItemOutOfRange { item, num_items });
+            return Err(RequestError::ItemOutOfRange { item, num_items });
         }
         columns.push(item - 1);
     }
@@ -263,7 +263,8 @@ type BatchScratch = (Vec<f32>, Vec<usize>, Vec<u32>, Vec<(u32, f32)>);
 /// and do not depend on the number of threads.
 ///
 /// ```
-/// use dtrec::eval::{recommend_batch, ItemVocab, ScoreFn};
+/// use dtrec::eval::ScoreFn;
+/// use dtrec::serve::{recommend_batch, ItemVocab};
 /// let vocab = ItemVocab::new(vec!["a".into(), "b".into(), "c".into()]).unwrap();
 /// // user u scores item j + 1 as (j + u) mod 3
 /// let scorer = ScoreFn::new(3, |users: &[usize], out: &mut [f32]| {
@@ -285,17 +286,17 @@ pub fn recommend_batch<'x, S, X>(
     k: usize,
     batch_size: usize,
     exclude: X,
-) -> Result<Vec<Vec<Recommendation>>, ServeError>
+) -> Result<Vec<Vec<Recommendation>>, RequestError>
 where
     S: BatchScorer + ?Sized,
     X: Fn(usize) -> &'x [u32] + Sync,
 {
     if batch_size == 0 {
-        return Err(ServeError::ZeroBatchSize);
+        return Err(RequestError::ZeroBatchSize);
     }
     let num_items = scorer.num_items();
     if num_items != vocab.len() {
-        return Err(ServeError::ScoreLength {
+        return Err(RequestError::ScoreLength {
             vocab: vocab.len(),
             scores: num_items,
         });
@@ -315,7 +316,7 @@ where
             let user = start + b;
             let recs =
                 top_k_row(vocab, row, k, exclude(user), columns, top).map_err(|e| match e {
-                    ServeError::NanScores { count, .. } => ServeError::NanScores {
+                    RequestError::NanScores { count, .. } => RequestError::NanScores {
                         user: Some(user),
                         count,
                     },
@@ -328,7 +329,7 @@ where
     let starts: Vec<usize> = (0..num_users).step_by(batch_size).collect();
     // One batch (e.g. a single user) runs on the calling thread: handing it
     // to the rayon pool would only add a cross-thread wake-up to its latency.
-    let batches: Vec<Result<Vec<Vec<Recommendation>>, ServeError>> = if starts.len() == 1 {
+    let batches: Vec<Result<Vec<Vec<Recommendation>>, RequestError>> = if starts.len() == 1 {
         vec![run_batch(&mut BatchScratch::default(), 0)]
     } else {
         starts

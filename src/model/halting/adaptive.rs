@@ -35,10 +35,11 @@
 //! scoring pass over the halted rows of the step).
 //!
 //! ```
-//! use dtrec::model::{AdaptiveScores, Family, HaltingPolicy, ModelConfig, Sasrec, SeqBatch};
-//! use dtrec::reasoning::halting::ThresholdRule;
+//! use dtrec::model::halting::{AdaptiveScores, ThresholdRule};
+//! use dtrec::model::{Family, HaltingPolicy, Model, ModelConfig};
+//! use dtrec::SeqBatch;
 //! let cfg = ModelConfig { max_len: 4, d: 8, inner: 16, ..ModelConfig::reasoning(10, Family::Dtrec, 3) };
-//! let model = Sasrec::new(cfg, 7).unwrap();
+//! let model = Model::new(cfg, 7).unwrap();
 //! let seqs = SeqBatch::new(vec![0, 1, 2, 3, 0, 0, 0, 0], vec![3, 0], 4, 10).unwrap();
 //! // stop as soon as allowed (thresholds +∞): one step per row
 //! let eager = ThresholdRule { t_min: 1, theta_h: f32::INFINITY, theta_d: f32::INFINITY, theta_delta: f32::INFINITY };
@@ -53,19 +54,19 @@
 
 use rayon::prelude::*;
 
-use super::batch::SeqBatch;
-use super::chain::InferChain;
-use super::config::Family;
-use super::sasrec::{Model, Work, CHUNK};
+use crate::batch::SeqBatch;
 use crate::eval::target_rank;
 use crate::kernels::Kernels;
-use crate::nn::attention::AttnDims;
-use crate::nn::tensor::{fit, reset};
-use crate::reasoning::compaction::{compact_rows, ActiveRows};
-use crate::reasoning::halting::{LearnedGate, ThresholdRule};
-use crate::reasoning::indicators::{
+use crate::model::chain::InferChain;
+use crate::model::encoder::Work;
+use crate::model::halting::compaction::{compact_rows, ActiveRows};
+use crate::model::halting::indicators::{
     fast_indicators, mixture_entropy, softmax_entropy, IndicatorBasis, Indicators,
 };
+use crate::model::halting::{LearnedGate, ThresholdRule};
+use crate::model::{Family, Model, CHUNK};
+use crate::nn::attention::AttnDims;
+use crate::nn::tensor::{fit, reset};
 
 /// How a reasoning model picks its number of steps at inference.
 #[derive(Clone, Debug, PartialEq)]

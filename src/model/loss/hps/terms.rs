@@ -73,7 +73,7 @@ impl ItemGradient {
     /// `Full` before it.
     ///
     /// ```
-    /// use dtrec::reasoning::hps::ItemGradient;
+    /// use dtrec::model::loss::hps::ItemGradient;
     ///
     /// let steps: Vec<ItemGradient> = (0..3).map(|t| ItemGradient::TargetLast.at_step(t, 3)).collect();
     /// assert_eq!(steps, [ItemGradient::Full, ItemGradient::Full, ItemGradient::Target]);

@@ -41,11 +41,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Sasrec, StateLossArgs};
-use crate::reasoning::hierarchy::{HierarchyError, HierarchyLayout, PrototypeConfig, Prototypes};
-use crate::reasoning::hps::{
-    cluster_soft_loss, prototype_loss, ClusterMembers, ClusterTarget, ItemGradient,
+use crate::model::prototypes::{HierarchyLayout, PrototypeConfig, Prototypes};
+use crate::model::{Model, StateLossArgs};
+
+mod terms;
+
+pub use terms::{
+    cluster_soft_loss, prototype_loss, ClusterMembers, ClusterTarget, ItemGradient, ROW_BLOCK,
 };
+
+/// RNG seed offset of the K-means seeding (kept apart from the other streams).
+pub const KMEANS_SEED_OFFSET: u64 = 0x4B4D_0000;
 
 /// Which HPS loss DTRec trains with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +204,7 @@ impl HpsConfig {
     /// step `t_max − 1`.
     ///
     /// ```
-    /// use dtrec::train::HpsConfig;
+    /// use dtrec::model::HpsConfig;
     ///
     /// let flat = HpsConfig { epsilon: 0.5, ..HpsConfig::default() };
     /// assert_eq!(flat.step_epsilon(2, 3), 0.5);
@@ -221,41 +227,17 @@ impl HpsConfig {
             && (epoch - self.warmup_epochs) % self.kmeans_every == 0
     }
 
-    /// The hierarchy settings for a model with `t_max` steps, seeded by `seed`.
+    /// The hierarchy settings for a model with `t_max` steps in a run
+    /// seeded by `seed` (the K-means seeding draws from its own stream,
+    /// `seed` + [`KMEANS_SEED_OFFSET`]).
     pub fn prototype_config(&self, t_max: usize, seed: u64) -> PrototypeConfig {
         PrototypeConfig {
             k_min: self.k_min,
             t_max,
             layout: self.layout,
             kmeans_iters: self.kmeans_iters,
-            seed,
+            seed: seed.wrapping_add(KMEANS_SEED_OFFSET),
             parallel: true,
-        }
-    }
-}
-
-/// RNG seed offset of the K-means seeding (kept apart from the other streams).
-const KMEANS_SEED_OFFSET: u64 = 0x4B4D_0000;
-
-/// Builds (or, when `current` holds a hierarchy, warm-refreshes) the
-/// prototypes from the model's item rows E[1..N].
-pub fn cluster_items(
-    current: Option<Prototypes<f32>>,
-    model: &Sasrec,
-    config: &HpsConfig,
-    seed: u64,
-) -> Result<Prototypes<f32>, HierarchyError> {
-    let cfg = model.config();
-    let (n, d) = (cfg.n_items, cfg.d);
-    let rows = &model.params.item_emb.data[d..];
-    match current {
-        Some(mut p) => {
-            p.refresh(rows, n, d)?;
-            Ok(p)
-        }
-        None => {
-            let pc = config.prototype_config(cfg.t_max, seed.wrapping_add(KMEANS_SEED_OFFSET));
-            Prototypes::build(rows, n, d, &pc)
         }
     }
 }
@@ -281,7 +263,7 @@ pub struct HpsLoss<'a> {
 impl<'a> HpsLoss<'a> {
     /// The objective of `config` for `model` over `prototypes` (built for
     /// the model's N, d and T_max).
-    pub fn new(prototypes: &'a Prototypes<f32>, model: &Sasrec, config: &HpsConfig) -> Self {
+    pub fn new(prototypes: &'a Prototypes<f32>, model: &Model, config: &HpsConfig) -> Self {
         let cfg = model.config();
         let base_tau = match config.variant {
             HpsVariant::Prototype => config.tau_p.unwrap_or(cfg.tau),

@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use dtrec::data::ReadOptions;
-//! use dtrec::eval::{compare_rank_files, RANKS_HEADER};
+//! use dtrec::lab::{compare_rank_files, RANKS_HEADER};
 //!
 //! let a = format!("{RANKS_HEADER}\ntest,u1,3,i9,4,1,2\ntest,u2,5,i4,7,30,2\n");
 //! let b = format!("{RANKS_HEADER}\ntest,u1,3,i9,4,3,1\ntest,u2,5,i4,7,2,1\n");
@@ -27,7 +27,7 @@
 //! // u1 falls from rank 1 to 3, u2 rises from 30 (a miss) to 2
 //! assert_eq!((test.hr10.b_better, test.hr10.a_better, test.hr10.ties), (1, 0, 1));
 //! assert_eq!(test.mean_steps_b, 1.0);
-//! # Ok::<(), dtrec::eval::RanksError>(())
+//! # Ok::<(), dtrec::lab::RanksError>(())
 //! ```
 
 use std::fmt;
@@ -38,7 +38,7 @@ use std::path::Path;
 use super::paired::{PairedAccumulator, PairedMetric};
 use crate::data::{DataError, LineReader, ReadOptions};
 use crate::io::Fnv1a64;
-use crate::reasoning::halting::ndcg_at_10;
+use crate::model::halting::ndcg_at_10;
 
 /// Header of the per-sample ranks CSV written by `dtrec eval --ranks-out`.
 pub const RANKS_HEADER: &str = "split,user,history_len,target,target_train_count,rank,steps";

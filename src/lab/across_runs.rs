@@ -12,7 +12,7 @@
 //! training noise on this split, not the choice of users.
 //!
 //! ```
-//! use dtrec::eval::across_runs;
+//! use dtrec::lab::across_runs;
 //!
 //! // three seeds: B − A = +0.001, +0.002, +0.003
 //! let m = across_runs(&[(0.040, 0.041), (0.040, 0.042), (0.041, 0.044)]).unwrap();
